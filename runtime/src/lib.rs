@@ -1,0 +1,1 @@
+pub use tributary_engine as engine;
