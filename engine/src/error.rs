@@ -19,10 +19,7 @@ pub enum EngineError {
     /// A condition expression evaluated to false; `item` is returned when the request asked
     /// for ReturnValuesOnConditionCheckFailure=ALL_OLD.
     #[error("{message}")]
-    ConditionalCheckFailed {
-        message: String,
-        item: Option<Item>,
-    },
+    ConditionalCheckFailed { message: String, item: Option<Item> },
     #[error("storage error: {0}")]
     Storage(#[from] fjall::Error),
     #[error("internal error: {0}")]

@@ -2,6 +2,8 @@
 //! path over fjall. No network code lives here.
 
 pub mod error;
+pub mod expr;
+pub mod keys;
 pub mod number;
 pub mod value;
 

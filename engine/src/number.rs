@@ -243,7 +243,9 @@ mod tests {
 
     #[test]
     fn rejects_invalid() {
-        for s in ["", "abc", "1..2", "1e", "--1", "NaN", "Infinity", "1 ", "0x10", "."] {
+        for s in [
+            "", "abc", "1..2", "1e", "--1", "NaN", "Infinity", "1 ", "0x10", ".",
+        ] {
             assert!(Number::parse(s).is_err(), "{s}");
         }
         assert!(Number::parse("1e126").is_err());
@@ -265,7 +267,16 @@ mod tests {
         let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
         assert_eq!(
             s,
-            ["-10.5", "-1", "-0.001", "0", "0.001", "2", "10", "10000000000"]
+            [
+                "-10.5",
+                "-1",
+                "-0.001",
+                "0",
+                "0.001",
+                "2",
+                "10",
+                "10000000000"
+            ]
         );
     }
 
@@ -277,5 +288,30 @@ mod tests {
         assert!(n("9.9999999999999999999999999999999999999e125")
             .add(&n("9.9999999999999999999999999999999999999e125"))
             .is_err());
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn display_parses_back_to_the_same_number(neg in any::<bool>(), digits in "[0-9]{1,38}", exp in -100i32..100) {
+            let s = format!("{}{}e{}", if neg { "-" } else { "" }, digits, exp);
+            let Ok(a) = Number::parse(&s) else { return Ok(()); };
+            let b = Number::parse(&a.to_string()).unwrap();
+            prop_assert_eq!(&a, &b);
+        }
+
+        #[test]
+        fn ordering_agrees_with_bigdecimal(a in "-?[0-9]{1,20}(\\.[0-9]{1,10})?", b in "-?[0-9]{1,20}(\\.[0-9]{1,10})?") {
+            let (na, nb) = (Number::parse(&a).unwrap(), Number::parse(&b).unwrap());
+            let (ba, bb) = (BigDecimal::from_str(&a).unwrap(), BigDecimal::from_str(&b).unwrap());
+            prop_assert_eq!(na.cmp(&nb), ba.cmp(&bb));
+            prop_assert_eq!(na.add(&nb).unwrap().to_big(), ba + bb);
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".{0,60}") {
+            let _ = Number::parse(&s);
+        }
     }
 }

@@ -141,7 +141,9 @@ impl AttributeValue {
                     set.push(Number::parse(j.as_str().ok_or_else(bad_type)?)?);
                 }
                 if has_duplicates(&set) {
-                    return Err(EngineError::validation("Input collection contains duplicates"));
+                    return Err(EngineError::validation(
+                        "Input collection contains duplicates",
+                    ));
                 }
                 AttributeValue::Ns(set)
             }
@@ -206,7 +208,9 @@ impl AttributeValue {
             AttributeValue::N(n) => n.size(),
             AttributeValue::B(b) => b.len(),
             AttributeValue::Bool(_) | AttributeValue::Null => 1,
-            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>()
+            }
             AttributeValue::L(l) => 3 + l.iter().map(|v| v.size() + 1).sum::<usize>(),
             AttributeValue::Ss(s) => s.iter().map(String::len).sum(),
             AttributeValue::Ns(s) => s.iter().map(Number::size).sum(),
@@ -231,14 +235,18 @@ fn has_duplicates<T: PartialEq>(v: &[T]) -> bool {
 
 fn decode_b64(s: &str) -> Result<Vec<u8>> {
     B64.decode(s).map_err(|_| {
-        EngineError::serialization("Base64 encoded length is expected a multiple of 4 bytes but found a value that is not")
+        EngineError::serialization(
+            "Base64 encoded length is expected a multiple of 4 bytes but found a value that is not",
+        )
     })
 }
 
 /// Parses a wire item (`{"attr": {"S": "x"}, ...}`).
 pub fn item_from_json(v: &Json) -> Result<Item> {
     let obj = v.as_object().ok_or_else(|| {
-        EngineError::serialization("Unexpected value type in payload: expected a map of AttributeValues")
+        EngineError::serialization(
+            "Unexpected value type in payload: expected a map of AttributeValues",
+        )
     })?;
     let mut item = Item::new();
     for (k, v) in obj {

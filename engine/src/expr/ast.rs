@@ -1,0 +1,111 @@
+//! The parsed forms of expressions, with placeholders already resolved.
+
+use std::fmt;
+
+use crate::value::AttributeValue;
+
+/// One step of a document path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Elem {
+    Attr(String),
+    Index(usize),
+}
+
+/// A document path such as `a.b[3].c`; the first element is always an attribute name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Path(pub Vec<Elem>);
+
+impl Path {
+    pub fn head(&self) -> &str {
+        match self.0.first() {
+            Some(Elem::Attr(a)) => a,
+            _ => "",
+        }
+    }
+}
+
+impl fmt::Display for Path {
+    /// DynamoDB's rendering in messages: `[a, b, [3]]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| match e {
+                Elem::Attr(a) => a.clone(),
+                Elem::Index(i) => format!("[{i}]"),
+            })
+            .collect();
+        write!(f, "[{}]", parts.join(", "))
+    }
+}
+
+/// A value-producing operand.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    Path(Path),
+    Value(AttributeValue),
+    /// `size(x)` (conditions).
+    Size(Box<Operand>),
+    /// `if_not_exists(path, x)` (updates).
+    IfNotExists(Path, Box<Operand>),
+    /// `list_append(x, y)` (updates).
+    ListAppend(Box<Operand>, Box<Operand>),
+    Plus(Box<Operand>, Box<Operand>),
+    Minus(Box<Operand>, Box<Operand>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// A condition (ConditionExpression, FilterExpression, KeyConditionExpression).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    Cmp(CmpOp, Operand, Operand),
+    Between(Operand, Operand, Operand),
+    In(Operand, Vec<Operand>),
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+    Not(Box<Cond>),
+    Exists(Path),
+    NotExists(Path),
+    AttrType(Path, Operand),
+    BeginsWith(Operand, Operand),
+    Contains(Operand, Operand),
+}
+
+/// One action of an UpdateExpression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Set(Path, Operand),
+    Remove(Path),
+    Add(Path, Operand),
+    Delete(Path, Operand),
+}
+
+impl Action {
+    pub fn path(&self) -> &Path {
+        match self {
+            Action::Set(p, _) | Action::Remove(p) | Action::Add(p, _) | Action::Delete(p, _) => p,
+        }
+    }
+}

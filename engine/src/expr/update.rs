@@ -1,0 +1,249 @@
+//! Applying UpdateExpression actions to an item.
+//!
+//! As in DynamoDB, every operand is evaluated against the item as it was before the update,
+//! then SET, REMOVE, ADD and DELETE are applied; list elements removed by index refer to the
+//! original positions.
+
+use super::ast::{Action, Elem, Operand, Path};
+use super::eval::{equals, resolve};
+use crate::error::{EngineError, Result};
+use crate::value::{AttributeValue, Item, MAX_DEPTH};
+
+fn bad_operand() -> EngineError {
+    EngineError::validation("An operand in the update expression has an incorrect data type")
+}
+
+fn bad_path() -> EngineError {
+    EngineError::validation(
+        "The document path provided in the update expression is invalid for update",
+    )
+}
+
+/// The value a SET operand evaluates to against the original item.
+fn value_of(item: &Item, op: &Operand) -> Result<AttributeValue> {
+    match op {
+        Operand::Value(v) => Ok(v.clone()),
+        Operand::Path(p) => resolve(item, p).cloned().ok_or_else(|| {
+            EngineError::validation(
+                "The provided expression refers to an attribute that does not exist in the item",
+            )
+        }),
+        Operand::IfNotExists(p, default) => match resolve(item, p) {
+            Some(v) => Ok(v.clone()),
+            None => value_of(item, default),
+        },
+        Operand::ListAppend(a, b) => match (value_of(item, a)?, value_of(item, b)?) {
+            (AttributeValue::L(mut x), AttributeValue::L(y)) => {
+                x.extend(y);
+                Ok(AttributeValue::L(x))
+            }
+            _ => Err(bad_operand()),
+        },
+        Operand::Plus(a, b) | Operand::Minus(a, b) => {
+            match (value_of(item, a)?, value_of(item, b)?) {
+                (AttributeValue::N(x), AttributeValue::N(y)) => {
+                    Ok(AttributeValue::N(if matches!(op, Operand::Plus(..)) {
+                        x.add(&y)?
+                    } else {
+                        x.sub(&y)?
+                    }))
+                }
+                _ => Err(bad_operand()),
+            }
+        }
+        Operand::Size(_) => Err(bad_operand()),
+    }
+}
+
+/// The container holding the last element of `path`, created as DynamoDB allows (never).
+fn parent_mut<'a>(item: &'a mut Item, path: &Path) -> Result<Option<&'a mut AttributeValue>> {
+    let elems = &path.0;
+    if elems.len() < 2 {
+        return Ok(None);
+    }
+    let Some(Elem::Attr(head)) = elems.first() else {
+        return Err(bad_path());
+    };
+    let mut cur = item.get_mut(head).ok_or_else(bad_path)?;
+    for e in &elems[1..elems.len() - 1] {
+        cur = match (e, cur) {
+            (Elem::Attr(a), AttributeValue::M(m)) => m.get_mut(a).ok_or_else(bad_path)?,
+            (Elem::Index(i), AttributeValue::L(l)) => l.get_mut(*i).ok_or_else(bad_path)?,
+            _ => return Err(bad_path()),
+        };
+    }
+    Ok(Some(cur))
+}
+
+fn set_at(item: &mut Item, path: &Path, value: AttributeValue) -> Result<()> {
+    let last = path.0.last().ok_or_else(bad_path)?;
+    match parent_mut(item, path)? {
+        None => match last {
+            Elem::Attr(a) => {
+                item.insert(a.clone(), value);
+                Ok(())
+            }
+            Elem::Index(_) => Err(bad_path()),
+        },
+        Some(parent) => match (last, parent) {
+            (Elem::Attr(a), AttributeValue::M(m)) => {
+                m.insert(a.clone(), value);
+                Ok(())
+            }
+            (Elem::Index(i), AttributeValue::L(l)) => {
+                if *i < l.len() {
+                    l[*i] = value;
+                } else {
+                    l.push(value);
+                }
+                Ok(())
+            }
+            _ => Err(bad_path()),
+        },
+    }
+}
+
+fn remove_at(item: &mut Item, path: &Path) -> Result<()> {
+    let Some(last) = path.0.last() else {
+        return Ok(());
+    };
+    match parent_mut(item, path)? {
+        None => {
+            if let Elem::Attr(a) = last {
+                item.remove(a);
+            }
+            Ok(())
+        }
+        Some(parent) => match (last, parent) {
+            (Elem::Attr(a), AttributeValue::M(m)) => {
+                m.remove(a);
+                Ok(())
+            }
+            (Elem::Index(i), AttributeValue::L(l)) => {
+                if *i < l.len() {
+                    l.remove(*i);
+                }
+                Ok(())
+            }
+            _ => Err(bad_path()),
+        },
+    }
+}
+
+fn union<T: PartialEq + Clone>(mut a: Vec<T>, b: &[T]) -> Vec<T> {
+    for x in b {
+        if !a.contains(x) {
+            a.push(x.clone());
+        }
+    }
+    a
+}
+
+fn add_value(current: Option<&AttributeValue>, v: &AttributeValue) -> Result<AttributeValue> {
+    use AttributeValue as V;
+    Ok(match (current, v) {
+        (None, V::N(_) | V::Ss(_) | V::Ns(_) | V::Bs(_)) => v.clone(),
+        (Some(V::N(x)), V::N(y)) => V::N(x.add(y)?),
+        (Some(V::Ss(x)), V::Ss(y)) => V::Ss(union(x.clone(), y)),
+        (Some(V::Ns(x)), V::Ns(y)) => V::Ns(union(x.clone(), y)),
+        (Some(V::Bs(x)), V::Bs(y)) => V::Bs(union(x.clone(), y)),
+        _ => return Err(bad_operand()),
+    })
+}
+
+/// `None`: the set became empty and the attribute goes away.
+fn delete_value(current: &AttributeValue, v: &AttributeValue) -> Result<Option<AttributeValue>> {
+    use AttributeValue as V;
+    fn minus<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
+        a.iter().filter(|x| !b.contains(x)).cloned().collect()
+    }
+    let out = match (current, v) {
+        (V::Ss(x), V::Ss(y)) => V::Ss(minus(x, y)),
+        (V::Ns(x), V::Ns(y)) => V::Ns(minus(x, y)),
+        (V::Bs(x), V::Bs(y)) => V::Bs(minus(x, y)),
+        _ => return Err(bad_operand()),
+    };
+    let empty = match &out {
+        V::Ss(s) => s.is_empty(),
+        V::Ns(s) => s.is_empty(),
+        V::Bs(s) => s.is_empty(),
+        _ => false,
+    };
+    Ok((!empty).then_some(out))
+}
+
+pub fn apply(actions: &[Action], item: &mut Item) -> Result<()> {
+    let original = item.clone();
+    // Evaluate first, against the original item.
+    let mut sets = Vec::new();
+    for a in actions {
+        if let Action::Set(p, op) = a {
+            sets.push((p, value_of(&original, op)?));
+        }
+    }
+    for (p, v) in sets {
+        if v.depth() > MAX_DEPTH {
+            return Err(EngineError::validation(
+                "Nesting Levels have exceeded supported limits",
+            ));
+        }
+        set_at(item, p, v)?;
+    }
+    // Removals by list index refer to original positions: apply the highest index first.
+    let mut removes: Vec<&Path> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Remove(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    removes.sort_by(|a, b| {
+        b.0.len()
+            .cmp(&a.0.len())
+            .then_with(|| index_key(b).cmp(&index_key(a)))
+    });
+    for p in removes {
+        remove_at(item, p)?;
+    }
+    for a in actions {
+        match a {
+            Action::Add(p, Operand::Value(v)) => {
+                let new = add_value(resolve(item, p), v)?;
+                set_at(item, p, new)?;
+            }
+            Action::Delete(p, Operand::Value(v)) => {
+                if let Some(cur) = resolve(item, p) {
+                    match delete_value(cur, v)? {
+                        Some(new) => set_at(item, p, new)?,
+                        None => remove_at(item, p)?,
+                    }
+                } else if !matches!(
+                    v,
+                    AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)
+                ) {
+                    return Err(bad_operand());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn index_key(p: &Path) -> Vec<usize> {
+    p.0.iter()
+        .map(|e| match e {
+            Elem::Index(i) => *i,
+            Elem::Attr(_) => 0,
+        })
+        .collect()
+}
+
+/// Whether two values differ (used to report UPDATED_* values precisely).
+pub fn differs(a: Option<&AttributeValue>, b: Option<&AttributeValue>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => !equals(x, y),
+        (None, None) => false,
+        _ => true,
+    }
+}
