@@ -1,0 +1,292 @@
+//! Table definitions: what CreateTable stores, what DescribeTable shows, and how an item's key
+//! is validated against a table's key schema.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value as Json};
+
+use crate::error::{EngineError, Result};
+use crate::keys;
+use crate::value::{AttributeValue, Item};
+
+/// Maximum size of a partition key value and of a sort key value, in bytes.
+pub const MAX_HASH_KEY_BYTES: usize = 2048;
+pub const MAX_RANGE_KEY_BYTES: usize = 1024;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeyAttr {
+    pub name: String,
+    /// "S", "N" or "B".
+    pub ty: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StreamSpec {
+    pub enabled: bool,
+    pub view_type: Option<String>,
+    /// Label of the current stream (set while enabled; a new one on every re-enable).
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SseSpec {
+    pub enabled: bool,
+    pub sse_type: String,
+    pub kms_key: Option<String>,
+}
+
+/// Everything the catalog persists about a table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TableMeta {
+    pub name: String,
+    /// Never reused: names the table's items keyspace.
+    pub id: u64,
+    pub hash_key: KeyAttr,
+    pub range_key: Option<KeyAttr>,
+    /// (name, type) in the order given at creation.
+    pub attribute_definitions: Vec<(String, String)>,
+    /// "PROVISIONED" or "PAY_PER_REQUEST".
+    pub billing_mode: String,
+    pub read_capacity: u64,
+    pub write_capacity: u64,
+    pub last_increase: Option<f64>,
+    pub last_decrease: Option<f64>,
+    pub decreases_today: u64,
+    pub pay_per_request_since: Option<f64>,
+    pub stream: Option<StreamSpec>,
+    pub sse: Option<SseSpec>,
+    pub table_class: String,
+    pub deletion_protection: bool,
+    pub tags: Vec<(String, String)>,
+    /// Seconds since the epoch.
+    pub created_at: f64,
+}
+
+/// Live statistics of a table, shared by every version of its metadata.
+#[derive(Default, Debug)]
+pub struct TableStats {
+    pub item_count: AtomicI64,
+    pub size_bytes: AtomicI64,
+}
+
+/// A table as the engine uses it: metadata, its items keyspace and its statistics.
+pub struct Table {
+    pub meta: TableMeta,
+    pub items: fjall::Keyspace,
+    pub stats: Arc<TableStats>,
+}
+
+impl Table {
+    pub fn arn(&self, region: &str, account: &str) -> String {
+        format!(
+            "arn:aws:dynamodb:{region}:{account}:table/{}",
+            self.meta.name
+        )
+    }
+
+    /// Validates an item's key attributes as PutItem does and returns its storage key.
+    pub fn key_of_item(&self, item: &Item) -> Result<Vec<u8>> {
+        let pk = self.item_key_attr(item, &self.meta.hash_key, true)?;
+        let sk = match &self.meta.range_key {
+            Some(r) => Some(self.item_key_attr(item, r, false)?),
+            None => None,
+        };
+        Ok(keys::item_key(pk, sk))
+    }
+
+    fn item_key_attr<'a>(
+        &self,
+        item: &'a Item,
+        attr: &KeyAttr,
+        is_hash: bool,
+    ) -> Result<&'a AttributeValue> {
+        let v = item.get(&attr.name).ok_or_else(|| {
+            EngineError::validation(format!(
+                "One or more parameter values were invalid: Missing the key {} in the item",
+                attr.name
+            ))
+        })?;
+        if v.type_name() != attr.ty {
+            return Err(EngineError::validation(format!(
+                "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
+                attr.name,
+                attr.ty,
+                v.type_name()
+            )));
+        }
+        check_key_value(v, &attr.name, is_hash)?;
+        Ok(v)
+    }
+
+    /// Validates a `Key` parameter (GetItem, DeleteItem, UpdateItem) and returns its storage key.
+    pub fn key_of_key(&self, key: &Item) -> Result<Vec<u8>> {
+        let mismatch =
+            || EngineError::validation("The provided key element does not match the schema");
+        let expected = 1 + usize::from(self.meta.range_key.is_some());
+        if key.len() != expected {
+            return Err(mismatch());
+        }
+        let get = |attr: &KeyAttr, is_hash: bool| -> Result<&AttributeValue> {
+            let v = key.get(&attr.name).ok_or_else(mismatch)?;
+            if v.type_name() != attr.ty {
+                return Err(mismatch());
+            }
+            check_key_value(v, &attr.name, is_hash)?;
+            Ok(v)
+        };
+        let pk = get(&self.meta.hash_key, true)?;
+        let sk = match &self.meta.range_key {
+            Some(r) => Some(get(r, false)?),
+            None => None,
+        };
+        Ok(keys::item_key(pk, sk))
+    }
+
+    /// The key attributes of an item (for LastEvaluatedKey and KEYS_ONLY projections).
+    pub fn key_attributes(&self, item: &Item) -> Item {
+        let mut out = Item::new();
+        for attr in std::iter::once(&self.meta.hash_key).chain(self.meta.range_key.as_ref()) {
+            if let Some(v) = item.get(&attr.name) {
+                out.insert(attr.name.clone(), v.clone());
+            }
+        }
+        out
+    }
+
+    pub fn is_key_attribute(&self, name: &str) -> bool {
+        self.meta.hash_key.name == name
+            || self.meta.range_key.as_ref().is_some_and(|r| r.name == name)
+    }
+
+    pub fn item_count(&self) -> i64 {
+        self.stats.item_count.load(Ordering::Relaxed).max(0)
+    }
+
+    pub fn size_bytes(&self) -> i64 {
+        self.stats.size_bytes.load(Ordering::Relaxed).max(0)
+    }
+
+    /// The TableDescription JSON of DescribeTable / CreateTable / DeleteTable.
+    pub fn describe(&self, region: &str, account: &str, status: &str) -> Json {
+        let m = &self.meta;
+        let mut key_schema = vec![json!({"AttributeName": m.hash_key.name, "KeyType": "HASH"})];
+        if let Some(r) = &m.range_key {
+            key_schema.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+        }
+        let defs: Vec<Json> = m
+            .attribute_definitions
+            .iter()
+            .map(|(n, t)| json!({"AttributeName": n, "AttributeType": t}))
+            .collect();
+        let mut throughput = Map::new();
+        if let Some(t) = m.last_increase {
+            throughput.insert("LastIncreaseDateTime".into(), json!(t));
+        }
+        if let Some(t) = m.last_decrease {
+            throughput.insert("LastDecreaseDateTime".into(), json!(t));
+        }
+        throughput.insert("NumberOfDecreasesToday".into(), json!(m.decreases_today));
+        throughput.insert("ReadCapacityUnits".into(), json!(m.read_capacity));
+        throughput.insert("WriteCapacityUnits".into(), json!(m.write_capacity));
+        let arn = self.arn(region, account);
+        let mut d = Map::new();
+        d.insert("TableName".into(), json!(m.name));
+        d.insert("TableId".into(), json!(table_uuid(m.id, m.created_at)));
+        d.insert("TableArn".into(), json!(arn));
+        d.insert("TableStatus".into(), json!(status));
+        d.insert("CreationDateTime".into(), json!(m.created_at));
+        d.insert("KeySchema".into(), Json::Array(key_schema));
+        d.insert("AttributeDefinitions".into(), Json::Array(defs));
+        d.insert("ProvisionedThroughput".into(), Json::Object(throughput));
+        d.insert("ItemCount".into(), json!(self.item_count()));
+        d.insert("TableSizeBytes".into(), json!(self.size_bytes()));
+        if m.billing_mode == "PAY_PER_REQUEST" || m.pay_per_request_since.is_some() {
+            let mut b = Map::new();
+            b.insert("BillingMode".into(), json!(m.billing_mode));
+            if let Some(t) = m.pay_per_request_since {
+                b.insert("LastUpdateToPayPerRequestDateTime".into(), json!(t));
+            }
+            d.insert("BillingModeSummary".into(), Json::Object(b));
+        }
+        if let Some(s) = &m.stream {
+            let mut spec = Map::new();
+            spec.insert("StreamEnabled".into(), json!(s.enabled));
+            if let Some(v) = &s.view_type {
+                spec.insert("StreamViewType".into(), json!(v));
+            }
+            d.insert("StreamSpecification".into(), Json::Object(spec));
+            if let Some(label) = &s.label {
+                d.insert("LatestStreamLabel".into(), json!(label));
+                d.insert(
+                    "LatestStreamArn".into(),
+                    json!(format!("{arn}/stream/{label}")),
+                );
+            }
+        }
+        if let Some(s) = &m.sse {
+            if s.enabled {
+                let key = s.kms_key.clone().unwrap_or_else(|| {
+                    format!(
+                        "arn:aws:kms:{region}:{account}:key/{}",
+                        table_uuid(m.id, m.created_at)
+                    )
+                });
+                d.insert(
+                    "SSEDescription".into(),
+                    json!({"Status": "ENABLED", "SSEType": s.sse_type, "KMSMasterKeyArn": key}),
+                );
+            }
+        }
+        if m.table_class != "STANDARD" {
+            d.insert(
+                "TableClassSummary".into(),
+                json!({"TableClass": m.table_class}),
+            );
+        }
+        d.insert(
+            "DeletionProtectionEnabled".into(),
+            json!(m.deletion_protection),
+        );
+        Json::Object(d)
+    }
+}
+
+/// A stable UUID-shaped id for a table (DescribeTable's TableId).
+fn table_uuid(id: u64, created: f64) -> String {
+    let a = keys::partition_hash(&id.to_be_bytes());
+    let b = (created * 1000.0) as u64;
+    format!(
+        "{a:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (b >> 32) & 0xffff,
+        (b >> 16) & 0xfff,
+        b & 0xfff,
+        id & 0xffff_ffff_ffff
+    )
+}
+
+/// Checks a key value's content: no empty string/binary, and DynamoDB's size limits.
+pub fn check_key_value(v: &AttributeValue, name: &str, is_hash: bool) -> Result<()> {
+    let (len, what) = match v {
+        AttributeValue::S(s) => (s.len(), "string"),
+        AttributeValue::B(b) => (b.len(), "binary"),
+        _ => return Ok(()),
+    };
+    if len == 0 {
+        return Err(EngineError::validation(format!(
+            "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {what} value. Key: {name}"
+        )));
+    }
+    if is_hash && len > MAX_HASH_KEY_BYTES {
+        return Err(EngineError::validation(
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+        ));
+    }
+    if !is_hash && len > MAX_RANGE_KEY_BYTES {
+        return Err(EngineError::validation(
+            "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! One entry point for every DynamoDB operation, taking the operation name and the JSON body
+//! exactly as on the wire. The HTTP API and (later) WebAssembly guests both call it.
+
+use crate::error::Result;
+use crate::ops::{self, Outcome};
+use crate::request::Request;
+use crate::store::Engine;
+
+/// The operations this engine implements.
+pub const OPERATIONS: &[&str] = &[
+    "CreateTable",
+    "DescribeTable",
+    "ListTables",
+    "UpdateTable",
+    "DeleteTable",
+    "PutItem",
+    "GetItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+];
+
+impl Engine {
+    /// Runs `operation` on a request body. `None` when the operation is unknown.
+    pub fn call(&self, operation: &str, body: &[u8]) -> Option<Result<Outcome>> {
+        let op: fn(&Engine, &Request) -> Result<Outcome> = match operation {
+            "CreateTable" => |e, r| ops::tables::create_table(e, r).map(Outcome::read),
+            "DescribeTable" => |e, r| ops::tables::describe_table(e, r).map(Outcome::read),
+            "ListTables" => |e, r| ops::tables::list_tables(e, r).map(Outcome::read),
+            "UpdateTable" => |e, r| ops::tables::update_table(e, r).map(Outcome::read),
+            "DeleteTable" => |e, r| ops::tables::delete_table(e, r).map(Outcome::read),
+            "PutItem" => ops::items::put_item,
+            "GetItem" => ops::items::get_item,
+            "UpdateItem" => ops::items::update_item,
+            "DeleteItem" => ops::items::delete_item,
+            "Query" => ops::read::query,
+            "Scan" => ops::read::scan,
+            _ => return None,
+        };
+        Some(Request::parse(body).and_then(|req| op(self, &req)))
+    }
+}

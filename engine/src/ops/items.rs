@@ -1,0 +1,302 @@
+//! Single-item operations: PutItem, GetItem, UpdateItem, DeleteItem.
+
+use serde_json::{Map, Value as Json};
+
+use super::{
+    condition_failed, consumed, put_attributes, read_units, return_old_on_failure, return_values,
+    table_name_and, wants_capacity, write_units, ExprParams, Outcome, MAX_ITEM_SIZE,
+};
+use crate::error::{EngineError, Result};
+use crate::expr::{Condition, ExprInput, ExprKind, Projection, Update};
+use crate::request::Request;
+use crate::store::{Engine, Mutation};
+use crate::value::{item_size, item_to_json, Item};
+
+fn parse_condition(req: &Request, input: &ExprInput) -> Result<Option<Condition>> {
+    req.str("ConditionExpression")?
+        .map(|c| Condition::parse(c, ExprKind::Condition, input))
+        .transpose()
+}
+
+fn check_unsupported_legacy(req: &Request, params: &[&str]) -> Result<()> {
+    for p in params {
+        if req.raw(p).is_some() {
+            return Err(EngineError::validation(format!(
+                "The legacy parameter {p} is not supported yet by this server; use the expression parameters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
+    let name = table_name_and(req, &[("Item", "item")])?;
+    let item = req.item("Item")?.unwrap_or_default();
+    let rv = return_values(
+        req,
+        &["NONE", "ALL_OLD"],
+        "ReturnValues can only be ALL_OLD or NONE",
+    )?;
+    let return_old = return_old_on_failure(req)?;
+    let capacity = wants_capacity(req)?;
+    let params = ExprParams::read(
+        req,
+        &["ConditionExpression"],
+        &["Expected", "ConditionalOperator"],
+    )?;
+    check_unsupported_legacy(req, &["Expected", "ConditionalOperator"])?;
+    let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
+    let cond = parse_condition(req, &input)?;
+    input.check_all_used()?;
+
+    let table = engine.require_table(&name)?;
+    let key = table.key_of_item(&item)?;
+    let size = item_size(&item);
+    if size > MAX_ITEM_SIZE {
+        return Err(EngineError::validation(
+            "Item size has exceeded the maximum allowed size",
+        ));
+    }
+
+    let guard = engine.lock_item(&table, &key);
+    let old = engine.get_item(&table, &key)?;
+    if let Some(c) = &cond {
+        if !c.eval(old.as_ref().unwrap_or(&Item::new()))? {
+            return Err(condition_failed(old.as_ref(), return_old));
+        }
+    }
+    let ticket = engine.commit(&[Mutation {
+        table: &table,
+        key,
+        old: old.clone(),
+        new: Some(item),
+    }])?;
+    drop(guard);
+
+    let mut out = Map::new();
+    if rv == "ALL_OLD" {
+        put_attributes(&mut out, old.as_ref());
+    }
+    if capacity {
+        out.insert(
+            "ConsumedCapacity".into(),
+            consumed(&table, write_units(size)),
+        );
+    }
+    Ok(Outcome {
+        body: Json::Object(out),
+        ticket,
+    })
+}
+
+pub fn get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
+    let name = table_name_and(req, &[("Key", "key")])?;
+    let key_item = req.item("Key")?.unwrap_or_default();
+    let consistent = req.bool("ConsistentRead")?.unwrap_or(false);
+    let capacity = wants_capacity(req)?;
+    let params = ExprParams::read(req, &["ProjectionExpression"], &["AttributesToGet"])?;
+    let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
+    let projection = projection(req, &input)?;
+    input.check_all_used()?;
+
+    let table = engine.require_table(&name)?;
+    let key = table.key_of_key(&key_item)?;
+    let item = engine.get_item(&table, &key)?;
+    let mut out = Map::new();
+    if capacity {
+        let size = item.as_ref().map(item_size).unwrap_or(0);
+        out.insert(
+            "ConsumedCapacity".into(),
+            consumed(&table, read_units(size, consistent)),
+        );
+    }
+    if let Some(item) = item {
+        let item = match &projection {
+            Some(p) => p.apply(&item),
+            None => item,
+        };
+        out.insert("Item".into(), item_to_json(&item));
+    }
+    Ok(Outcome::read(Json::Object(out)))
+}
+
+/// ProjectionExpression or the legacy AttributesToGet.
+pub fn projection(req: &Request, input: &ExprInput) -> Result<Option<Projection>> {
+    if let Some(p) = req.str("ProjectionExpression")? {
+        return Projection::parse(p, input).map(Some);
+    }
+    if let Some(list) = req.array("AttributesToGet")? {
+        let mut names = Vec::with_capacity(list.len());
+        for v in list {
+            let s = v.as_str().ok_or_else(|| {
+                EngineError::serialization(
+                    "Unexpected value type in payload: AttributesToGet must be a list of strings",
+                )
+            })?;
+            if names.iter().any(|n: &String| n == s) {
+                return Err(EngineError::validation(format!(
+                    "One or more parameter values were invalid: Duplicate value in attribute name: {s}"
+                )));
+            }
+            names.push(s.to_owned());
+        }
+        if names.is_empty() {
+            return Err(EngineError::validation(
+                "1 validation error detected: Value '[]' at 'attributesToGet' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            ));
+        }
+        return Ok(Some(Projection::from_attribute_names(&names)));
+    }
+    Ok(None)
+}
+
+pub fn delete_item(engine: &Engine, req: &Request) -> Result<Outcome> {
+    let name = table_name_and(req, &[("Key", "key")])?;
+    let key_item = req.item("Key")?.unwrap_or_default();
+    let rv = return_values(
+        req,
+        &["NONE", "ALL_OLD"],
+        "ReturnValues can only be ALL_OLD or NONE",
+    )?;
+    let return_old = return_old_on_failure(req)?;
+    let capacity = wants_capacity(req)?;
+    let params = ExprParams::read(
+        req,
+        &["ConditionExpression"],
+        &["Expected", "ConditionalOperator"],
+    )?;
+    check_unsupported_legacy(req, &["Expected", "ConditionalOperator"])?;
+    let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
+    let cond = parse_condition(req, &input)?;
+    input.check_all_used()?;
+
+    let table = engine.require_table(&name)?;
+    let key = table.key_of_key(&key_item)?;
+    let guard = engine.lock_item(&table, &key);
+    let old = engine.get_item(&table, &key)?;
+    if let Some(c) = &cond {
+        if !c.eval(old.as_ref().unwrap_or(&Item::new()))? {
+            return Err(condition_failed(old.as_ref(), return_old));
+        }
+    }
+    let ticket = match &old {
+        Some(_) => engine.commit(&[Mutation {
+            table: &table,
+            key,
+            old: old.clone(),
+            new: None,
+        }])?,
+        None => None,
+    };
+    drop(guard);
+
+    let mut out = Map::new();
+    if rv == "ALL_OLD" {
+        put_attributes(&mut out, old.as_ref());
+    }
+    if capacity {
+        let size = old.as_ref().map(item_size).unwrap_or(0);
+        out.insert(
+            "ConsumedCapacity".into(),
+            consumed(&table, write_units(size)),
+        );
+    }
+    Ok(Outcome {
+        body: Json::Object(out),
+        ticket,
+    })
+}
+
+pub fn update_item(engine: &Engine, req: &Request) -> Result<Outcome> {
+    let name = table_name_and(req, &[("Key", "key")])?;
+    let key_item = req.item("Key")?.unwrap_or_default();
+    let rv = return_values(
+        req,
+        &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"],
+        "ReturnValues is invalid",
+    )?;
+    let return_old = return_old_on_failure(req)?;
+    let capacity = wants_capacity(req)?;
+    let params = ExprParams::read(
+        req,
+        &["UpdateExpression", "ConditionExpression"],
+        &["AttributeUpdates", "Expected", "ConditionalOperator"],
+    )?;
+    check_unsupported_legacy(
+        req,
+        &["AttributeUpdates", "Expected", "ConditionalOperator"],
+    )?;
+    let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
+    let update = req
+        .str("UpdateExpression")?
+        .map(|u| Update::parse(u, &input))
+        .transpose()?;
+    let cond = parse_condition(req, &input)?;
+    input.check_all_used()?;
+
+    let table = engine.require_table(&name)?;
+    let key = table.key_of_key(&key_item)?;
+    if let Some(u) = &update {
+        for attr in u.top_level_names() {
+            if table.is_key_attribute(&attr) {
+                return Err(EngineError::validation(format!(
+                    "One or more parameter values were invalid: Cannot update attribute {attr}. This attribute is part of the key"
+                )));
+            }
+        }
+    }
+
+    let guard = engine.lock_item(&table, &key);
+    let old = engine.get_item(&table, &key)?;
+    if let Some(c) = &cond {
+        if !c.eval(old.as_ref().unwrap_or(&Item::new()))? {
+            return Err(condition_failed(old.as_ref(), return_old));
+        }
+    }
+    let mut new = old.clone().unwrap_or_else(|| key_item.clone());
+    if let Some(u) = &update {
+        u.apply(&mut new)?;
+    }
+    let size = item_size(&new);
+    if size > MAX_ITEM_SIZE {
+        return Err(EngineError::validation(
+            "Item size to update has exceeded the maximum allowed size",
+        ));
+    }
+    let ticket = engine.commit(&[Mutation {
+        table: &table,
+        key,
+        old: old.clone(),
+        new: Some(new.clone()),
+    }])?;
+    drop(guard);
+
+    let mut out = Map::new();
+    match rv.as_str() {
+        "ALL_OLD" => put_attributes(&mut out, old.as_ref()),
+        "ALL_NEW" => put_attributes(&mut out, Some(&new)),
+        "UPDATED_OLD" | "UPDATED_NEW" => {
+            if let Some(u) = &update {
+                let paths = u.updated_paths();
+                let source = if rv == "UPDATED_OLD" {
+                    old.as_ref()
+                } else {
+                    Some(&new)
+                };
+                let projected = source.map(|i| paths.apply(i));
+                put_attributes(&mut out, projected.as_ref());
+            }
+        }
+        _ => {}
+    }
+    if capacity {
+        out.insert(
+            "ConsumedCapacity".into(),
+            consumed(&table, write_units(size)),
+        );
+    }
+    Ok(Outcome {
+        body: Json::Object(out),
+        ticket,
+    })
+}

@@ -1,0 +1,557 @@
+//! Control plane: CreateTable, DescribeTable, ListTables, UpdateTable, DeleteTable.
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::catalog::{KeyAttr, SseSpec, StreamSpec, TableMeta};
+use crate::error::{EngineError, Result};
+use crate::request::{Request, Violations};
+use crate::store::Engine;
+
+const MAX_CAPACITY: i64 = 1_000_000_000_000;
+const VIEW_TYPES: [&str; 4] = ["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"];
+
+pub fn now_secs() -> f64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_millis() as f64) / 1000.0
+}
+
+/// A stream label: the ISO-8601 time the stream was enabled, as DynamoDB shows it.
+fn stream_label() -> String {
+    let now = now_secs();
+    let secs = now.floor() as i64;
+    let millis = ((now - now.floor()) * 1000.0).round() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+struct Throughput {
+    read: Option<i64>,
+    write: Option<i64>,
+}
+
+fn read_throughput(req: &Request, v: &mut Violations, path: &str) -> Result<Option<Throughput>> {
+    let Some(t) = req.object("ProvisionedThroughput")? else {
+        return Ok(None);
+    };
+    let t = Request::from_map(t.clone());
+    let read = t.int("ReadCapacityUnits")?;
+    let write = t.int("WriteCapacityUnits")?;
+    v.not_null(&write, &format!("{path}.writeCapacityUnits"));
+    v.at_least(write, &format!("{path}.writeCapacityUnits"), 1);
+    v.not_null(&read, &format!("{path}.readCapacityUnits"));
+    v.at_least(read, &format!("{path}.readCapacityUnits"), 1);
+    Ok(Some(Throughput { read, write }))
+}
+
+fn check_capacity_bounds(t: &Throughput) -> Result<()> {
+    for (name, val) in [
+        ("ReadCapacityUnits", t.read),
+        ("WriteCapacityUnits", t.write),
+    ] {
+        if let Some(val) = val {
+            if val > MAX_CAPACITY {
+                return Err(EngineError::validation(format!(
+                    "Given value {val} for {name} is out of bounds"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_stream_spec(req: &Request) -> Result<Option<(bool, Option<String>)>> {
+    let Some(s) = req.object("StreamSpecification")? else {
+        return Ok(None);
+    };
+    let s = Request::from_map(s.clone());
+    let enabled = s.bool("StreamEnabled")?;
+    let view = s.str("StreamViewType")?.map(str::to_owned);
+    let mut v = Violations::new();
+    v.not_null(&enabled, "streamSpecification.streamEnabled");
+    v.one_of(
+        view.as_deref(),
+        "streamSpecification.streamViewType",
+        &VIEW_TYPES,
+    );
+    v.finish()?;
+    let enabled = enabled.unwrap_or(false);
+    if enabled && view.is_none() {
+        return Err(EngineError::validation(
+            "One or more parameter values were invalid: You must specify a StreamViewType when you enable a stream",
+        ));
+    }
+    if !enabled && view.is_some() {
+        return Err(EngineError::validation(
+            "One or more parameter values were invalid: You cannot specify a StreamViewType when you disable a stream",
+        ));
+    }
+    Ok(Some((enabled, view)))
+}
+
+fn read_sse_spec(req: &Request) -> Result<Option<SseSpec>> {
+    let Some(s) = req.object("SSESpecification")? else {
+        return Ok(None);
+    };
+    let s = Request::from_map(s.clone());
+    let enabled = s.bool("Enabled")?.unwrap_or(false);
+    let sse_type = s.str("SSEType")?.map(str::to_owned);
+    let kms_key = s.str("KMSMasterKeyId")?.map(str::to_owned);
+    let mut v = Violations::new();
+    v.one_of(
+        sse_type.as_deref(),
+        "sSESpecification.sSEType",
+        &["AES256", "KMS"],
+    );
+    v.finish()?;
+    if !enabled && (sse_type.is_some() || kms_key.is_some()) {
+        return Err(EngineError::validation(
+            "One or more parameter values were invalid: SSEType or KMSMasterKeyId cannot be specified when SSE is disabled",
+        ));
+    }
+    Ok(Some(SseSpec {
+        enabled,
+        sse_type: sse_type.unwrap_or_else(|| "KMS".to_owned()),
+        kms_key,
+    }))
+}
+
+pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
+    let mut v = Violations::new();
+    let name = req.str("TableName")?;
+    let defs = req.array("AttributeDefinitions")?;
+    let schema = req.array("KeySchema")?;
+    let billing = req.str("BillingMode")?;
+    v.not_null(&defs, "attributeDefinitions");
+    v.table_name(name, "tableName");
+    v.not_null(&schema, "keySchema");
+    if let Some(s) = schema {
+        if s.is_empty() {
+            v.add(
+                Some("[]"),
+                "keySchema",
+                "Member must have length greater than or equal to 1",
+            );
+        }
+        if s.len() > 2 {
+            v.add(
+                None,
+                "keySchema",
+                "Member must have length less than or equal to 2",
+            );
+        }
+    }
+    v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
+    let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
+    let mut attr_defs: Vec<(String, String)> = Vec::new();
+    for (i, d) in defs.into_iter().flatten().enumerate() {
+        let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
+        let n = d.str("AttributeName")?;
+        let t = d.str("AttributeType")?;
+        v.not_null(
+            &n,
+            &format!("attributeDefinitions.{}.member.attributeName", i + 1),
+        );
+        v.not_null(
+            &t,
+            &format!("attributeDefinitions.{}.member.attributeType", i + 1),
+        );
+        v.one_of(
+            t,
+            &format!("attributeDefinitions.{}.member.attributeType", i + 1),
+            &["B", "N", "S"],
+        );
+        if let (Some(n), Some(t)) = (n, t) {
+            attr_defs.push((n.to_owned(), t.to_owned()));
+        }
+    }
+    let mut key_elems: Vec<(String, String)> = Vec::new();
+    for (i, k) in schema.into_iter().flatten().enumerate() {
+        let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
+        let n = k.str("AttributeName")?;
+        let t = k.str("KeyType")?;
+        v.not_null(&n, &format!("keySchema.{}.member.attributeName", i + 1));
+        v.not_null(&t, &format!("keySchema.{}.member.keyType", i + 1));
+        v.one_of(
+            t,
+            &format!("keySchema.{}.member.keyType", i + 1),
+            &["HASH", "RANGE"],
+        );
+        if let (Some(n), Some(t)) = (n, t) {
+            key_elems.push((n.to_owned(), t.to_owned()));
+        }
+    }
+    v.finish()?;
+    let name = name.unwrap_or_default().to_owned();
+
+    let pay_per_request = billing == Some("PAY_PER_REQUEST");
+    if pay_per_request && throughput.is_some() {
+        return Err(EngineError::validation(
+            "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+        ));
+    }
+    if !pay_per_request {
+        match &throughput {
+            Some(t) => check_capacity_bounds(t)?,
+            None => {
+                return Err(EngineError::validation(
+                    "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+                ))
+            }
+        }
+    }
+
+    let def_names: Vec<&str> = attr_defs.iter().map(|(n, _)| n.as_str()).collect();
+    let key_names: Vec<&str> = key_elems.iter().map(|(n, _)| n.as_str()).collect();
+    if key_names.len() > def_names.len() {
+        return Err(EngineError::validation(
+            "Invalid KeySchema: Some index key attribute have no definition",
+        ));
+    }
+    if key_names.iter().any(|k| !def_names.contains(k)) {
+        return Err(EngineError::validation(format!(
+            "One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+            key_names.join(", "),
+            def_names.join(", ")
+        )));
+    }
+    if key_names.len() == 2 && key_names[0] == key_names[1] {
+        return Err(EngineError::validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
+    }
+    if key_elems[0].1 != "HASH" {
+        return Err(EngineError::validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    if key_elems.len() == 2 && key_elems[1].1 != "RANGE" {
+        return Err(EngineError::validation(
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        ));
+    }
+    for (i, (n, _)) in attr_defs.iter().enumerate() {
+        if attr_defs[..i].iter().any(|(m, _)| m == n) {
+            return Err(EngineError::validation(format!(
+                "Cannot have two attributes with the same name: {n}"
+            )));
+        }
+    }
+    if key_elems.len() != attr_defs.len() {
+        return Err(EngineError::validation(
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+        ));
+    }
+    let ty_of = |n: &str| {
+        attr_defs
+            .iter()
+            .find(|(m, _)| m == n)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    };
+    let hash_key = KeyAttr {
+        name: key_elems[0].0.clone(),
+        ty: ty_of(&key_elems[0].0),
+    };
+    let range_key = key_elems.get(1).map(|(n, _)| KeyAttr {
+        name: n.clone(),
+        ty: ty_of(n),
+    });
+
+    let stream = read_stream_spec(req)?.map(|(enabled, view)| StreamSpec {
+        enabled,
+        label: enabled.then(stream_label),
+        view_type: view,
+    });
+    let sse = read_sse_spec(req)?;
+    let table_class = req.str("TableClass")?.unwrap_or("STANDARD").to_owned();
+    let mut v = Violations::new();
+    v.one_of(
+        Some(&table_class),
+        "tableClass",
+        &["STANDARD", "STANDARD_INFREQUENT_ACCESS"],
+    );
+    v.finish()?;
+    let tags = read_tags(req)?;
+
+    let now = now_secs();
+    let (read, write) = match (&throughput, pay_per_request) {
+        (Some(t), false) => (t.read.unwrap_or(0) as u64, t.write.unwrap_or(0) as u64),
+        _ => (0, 0),
+    };
+    let meta = TableMeta {
+        name: name.clone(),
+        id: 0,
+        hash_key,
+        range_key,
+        attribute_definitions: attr_defs,
+        billing_mode: if pay_per_request {
+            "PAY_PER_REQUEST"
+        } else {
+            "PROVISIONED"
+        }
+        .to_owned(),
+        read_capacity: read,
+        write_capacity: write,
+        last_increase: None,
+        last_decrease: None,
+        decreases_today: 0,
+        pay_per_request_since: pay_per_request.then_some(now),
+        stream,
+        sse,
+        table_class,
+        deletion_protection: req.bool("DeletionProtectionEnabled")?.unwrap_or(false),
+        tags,
+        created_at: now,
+    };
+    let _ddl = engine.ddl_lock();
+    if engine.table(&name).is_some() {
+        return Err(EngineError::ResourceInUse(format!(
+            "Table already exists: {name}"
+        )));
+    }
+    let table = engine.insert_table(meta)?;
+    tracing::info!(table = %name, "created table");
+    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), "CREATING")}))
+}
+
+fn read_tags(req: &Request) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for t in req.array("Tags")?.into_iter().flatten() {
+        let t = Request::from_map(t.as_object().cloned().unwrap_or_default());
+        let k = t.str("Key")?;
+        let val = t.str("Value")?;
+        let mut v = Violations::new();
+        v.not_null(&k, "tags.member.key");
+        v.not_null(&val, "tags.member.value");
+        v.finish()?;
+        out.push((
+            k.unwrap_or_default().to_owned(),
+            val.unwrap_or_default().to_owned(),
+        ));
+    }
+    Ok(out)
+}
+
+fn table_name(req: &Request) -> Result<String> {
+    let name = req.str("TableName")?;
+    let mut v = Violations::new();
+    v.table_name(name, "tableName");
+    v.finish()?;
+    Ok(name.unwrap_or_default().to_owned())
+}
+
+fn table_not_found(name: &str) -> EngineError {
+    EngineError::not_found(format!(
+        "Requested resource not found: Table: {name} not found"
+    ))
+}
+
+pub fn describe_table(engine: &Engine, req: &Request) -> Result<Json> {
+    let name = table_name(req)?;
+    let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
+    Ok(json!({"Table": table.describe(engine.region(), engine.account(), "ACTIVE")}))
+}
+
+pub fn list_tables(engine: &Engine, req: &Request) -> Result<Json> {
+    let start = req.str("ExclusiveStartTableName")?;
+    let limit = req.int("Limit")?;
+    let mut v = Violations::new();
+    if let Some(s) = start {
+        v.name_constraints(s, "exclusiveStartTableName", 3, 255);
+    }
+    v.at_least(limit, "limit", 1);
+    v.at_most(limit, "limit", 100);
+    v.finish()?;
+    let limit = limit.unwrap_or(100) as usize;
+    let names: Vec<String> = engine
+        .table_names()
+        .into_iter()
+        .filter(|n| start.is_none_or(|s| n.as_str() > s))
+        .collect();
+    let mut out = Map::new();
+    let page: Vec<String> = names.iter().take(limit).cloned().collect();
+    if names.len() > limit {
+        if let Some(last) = page.last() {
+            out.insert("LastEvaluatedTableName".into(), json!(last));
+        }
+    }
+    out.insert("TableNames".into(), json!(page));
+    Ok(Json::Object(out))
+}
+
+pub fn delete_table(engine: &Engine, req: &Request) -> Result<Json> {
+    let name = table_name(req)?;
+    let _ddl = engine.ddl_lock();
+    let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
+    if table.meta.deletion_protection {
+        return Err(EngineError::validation(format!(
+            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
+        )));
+    }
+    let desc = table.describe(engine.region(), engine.account(), "DELETING");
+    engine.remove_table(&table)?;
+    tracing::info!(table = %name, "deleted table");
+    Ok(json!({"TableDescription": desc}))
+}
+
+pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
+    let name = table_name(req)?;
+    let billing = req.str("BillingMode")?;
+    let mut v = Violations::new();
+    v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
+    let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
+    v.finish()?;
+    let stream = read_stream_spec(req)?;
+    let sse = read_sse_spec(req)?;
+    let protection = req.bool("DeletionProtectionEnabled")?;
+    let table_class = req.str("TableClass")?;
+    let other_updates =
+        req.raw("GlobalSecondaryIndexUpdates").is_some() || req.raw("ReplicaUpdates").is_some();
+    if billing.is_none()
+        && throughput.is_none()
+        && stream.is_none()
+        && sse.is_none()
+        && protection.is_none()
+        && table_class.is_none()
+        && !other_updates
+    {
+        return Err(EngineError::validation(
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+        ));
+    }
+    if other_updates {
+        return Err(EngineError::validation(
+            "GlobalSecondaryIndexUpdates and ReplicaUpdates are not supported yet by this server",
+        ));
+    }
+
+    let _ddl = engine.ddl_lock();
+    let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
+    let mut meta = table.meta.clone();
+    let now = now_secs();
+    let mut status = "ACTIVE";
+    let new_mode = billing.unwrap_or(&meta.billing_mode).to_owned();
+    if new_mode == "PAY_PER_REQUEST" {
+        if throughput.is_some() {
+            return Err(EngineError::validation(
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ));
+        }
+        if meta.billing_mode != "PAY_PER_REQUEST" {
+            meta.billing_mode = new_mode;
+            meta.read_capacity = 0;
+            meta.write_capacity = 0;
+            meta.pay_per_request_since = Some(now);
+            status = "UPDATING";
+        }
+    } else {
+        let switching = meta.billing_mode != "PROVISIONED";
+        match &throughput {
+            Some(t) => {
+                check_capacity_bounds(t)?;
+                let (r, w) = (t.read.unwrap_or(0) as u64, t.write.unwrap_or(0) as u64);
+                if !switching && r == meta.read_capacity && w == meta.write_capacity {
+                    return Err(EngineError::validation(
+                        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: "
+                            .to_owned()
+                            + &format!("{r}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {w}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."),
+                    ));
+                }
+                if r > meta.read_capacity || w > meta.write_capacity {
+                    meta.last_increase = Some(now);
+                }
+                if r < meta.read_capacity || w < meta.write_capacity {
+                    meta.last_decrease = Some(now);
+                    meta.decreases_today += 1;
+                }
+                meta.read_capacity = r;
+                meta.write_capacity = w;
+                meta.billing_mode = "PROVISIONED".to_owned();
+                status = "UPDATING";
+            }
+            None if switching => {
+                return Err(EngineError::validation(
+                    "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+                ))
+            }
+            None => {}
+        }
+    }
+    if let Some((enabled, view)) = stream {
+        let currently = meta.stream.as_ref().is_some_and(|s| s.enabled);
+        if enabled && currently {
+            return Err(EngineError::validation(format!(
+                "Table already has an enabled stream: {}",
+                table.arn(engine.region(), engine.account())
+            )));
+        }
+        if !enabled && !currently {
+            return Err(EngineError::validation(
+                "Table already has no enabled stream",
+            ));
+        }
+        meta.stream = Some(StreamSpec {
+            enabled,
+            label: if enabled {
+                Some(stream_label())
+            } else {
+                meta.stream.as_ref().and_then(|s| s.label.clone())
+            },
+            view_type: if enabled { view } else { None },
+        });
+        status = "UPDATING";
+    }
+    if let Some(sse) = sse {
+        meta.sse = Some(sse);
+        status = "UPDATING";
+    }
+    if let Some(p) = protection {
+        meta.deletion_protection = p;
+    }
+    if let Some(c) = table_class {
+        let mut v = Violations::new();
+        v.one_of(
+            Some(c),
+            "tableClass",
+            &["STANDARD", "STANDARD_INFREQUENT_ACCESS"],
+        );
+        v.finish()?;
+        meta.table_class = c.to_owned();
+    }
+    let table = engine.replace_meta(&table, meta)?;
+    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), status)}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_781), (2026, 11, 24));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,308 @@
+//! The engine: the fjall database, the catalog of tables and the single write path.
+//!
+//! Storage layout (one fjall database under the data directory):
+//! - keyspace `catalog`: `table/<name>` → TableMeta JSON, `next_table_id` → u64;
+//! - keyspace `t<id>` per table: storage key (see `keys`) → `u32 size ‖ item JSON`.
+//!
+//! Every change to items goes through [`Engine::commit`], which writes one fjall batch.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use parking_lot::{Mutex, MutexGuard, RwLock};
+
+use crate::catalog::{Table, TableMeta, TableStats};
+use crate::durability::{Durability, Syncer, Ticket};
+use crate::error::{EngineError, Result};
+use crate::keys;
+use crate::value::{self, Item};
+
+const CATALOG: &str = "catalog";
+const TABLE_PREFIX: &str = "table/";
+const NEXT_ID: &str = "next_table_id";
+const LOCK_STRIPES: usize = 1024;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub data_dir: PathBuf,
+    pub region: String,
+    /// The account id shown in ARNs.
+    pub account_id: String,
+    pub durability: Durability,
+}
+
+/// One change to one item, as the write path records it.
+pub struct Mutation<'a> {
+    pub table: &'a Table,
+    pub key: Vec<u8>,
+    pub old: Option<Item>,
+    /// `None` deletes the item.
+    pub new: Option<Item>,
+}
+
+pub struct Engine {
+    db: Database,
+    catalog: Keyspace,
+    tables: RwLock<HashMap<String, Arc<Table>>>,
+    next_id: AtomicU64,
+    /// Serializes control-plane changes (create, update, delete table).
+    ddl: Mutex<()>,
+    /// Item locks, striped by key hash: held from reading an item's old state to committing.
+    locks: Box<[Mutex<()>]>,
+    syncer: Syncer,
+    config: EngineConfig,
+}
+
+impl Engine {
+    pub fn open(config: EngineConfig) -> Result<Engine> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            EngineError::Internal(format!(
+                "cannot create data directory {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+        let db = Database::builder(config.data_dir.join("db")).open()?;
+        let catalog = db.keyspace(CATALOG, KeyspaceCreateOptions::default)?;
+        let next_id = match catalog.get(NEXT_ID)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+            None => 1,
+        };
+        let mut tables = HashMap::new();
+        for guard in catalog.prefix(TABLE_PREFIX) {
+            let (_, v) = guard.into_inner()?;
+            let meta: TableMeta = serde_json::from_slice(&v)
+                .map_err(|e| EngineError::Internal(format!("corrupt catalog entry: {e}")))?;
+            let items = db.keyspace(&items_keyspace(meta.id), KeyspaceCreateOptions::default)?;
+            let stats = Arc::new(recount(&items)?);
+            tables.insert(meta.name.clone(), Arc::new(Table { meta, items, stats }));
+        }
+        // Keyspaces of tables whose deletion was interrupted.
+        let live: Vec<String> = tables.values().map(|t| items_keyspace(t.meta.id)).collect();
+        for name in db.list_keyspace_names() {
+            let name: &str = &name;
+            if name.starts_with('t')
+                && name[1..].parse::<u64>().is_ok()
+                && !live.iter().any(|l| l == name)
+            {
+                let ks = db.keyspace(name, KeyspaceCreateOptions::default)?;
+                db.delete_keyspace(ks)?;
+            }
+        }
+        let syncer = Syncer::start(db.clone(), config.durability);
+        Ok(Engine {
+            db,
+            catalog,
+            tables: RwLock::new(tables),
+            next_id: AtomicU64::new(next_id),
+            ddl: Mutex::new(()),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            syncer,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn region(&self) -> &str {
+        &self.config.region
+    }
+
+    pub fn account(&self) -> &str {
+        &self.config.account_id
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    pub fn syncer(&self) -> &Syncer {
+        &self.syncer
+    }
+
+    pub fn table(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.read().get(name).cloned()
+    }
+
+    /// The table, or DynamoDB's ResourceNotFoundException for item operations.
+    pub fn require_table(&self, name: &str) -> Result<Arc<Table>> {
+        self.table(name)
+            .ok_or_else(|| EngineError::not_found("Requested resource not found"))
+    }
+
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tables.read().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    pub(crate) fn ddl_lock(&self) -> MutexGuard<'_, ()> {
+        self.ddl.lock()
+    }
+
+    /// Creates the table's keyspace and persists its metadata (caller holds the DDL lock).
+    pub(crate) fn insert_table(&self, mut meta: TableMeta) -> Result<Arc<Table>> {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        meta.id = id;
+        let items = self
+            .db
+            .keyspace(&items_keyspace(id), KeyspaceCreateOptions::default)?;
+        let mut batch = self
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncAll));
+        batch.insert(&self.catalog, NEXT_ID, (id + 1).to_be_bytes().to_vec());
+        batch.insert(
+            &self.catalog,
+            format!("{TABLE_PREFIX}{}", meta.name),
+            meta_bytes(&meta)?,
+        );
+        batch.commit()?;
+        let table = Arc::new(Table {
+            meta,
+            items,
+            stats: Arc::new(TableStats::default()),
+        });
+        self.tables
+            .write()
+            .insert(table.meta.name.clone(), table.clone());
+        Ok(table)
+    }
+
+    /// Replaces a table's metadata (caller holds the DDL lock).
+    pub(crate) fn replace_meta(&self, old: &Table, meta: TableMeta) -> Result<Arc<Table>> {
+        let mut batch = self
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncAll));
+        batch.insert(
+            &self.catalog,
+            format!("{TABLE_PREFIX}{}", meta.name),
+            meta_bytes(&meta)?,
+        );
+        batch.commit()?;
+        let table = Arc::new(Table {
+            meta,
+            items: old.items.clone(),
+            stats: old.stats.clone(),
+        });
+        self.tables
+            .write()
+            .insert(table.meta.name.clone(), table.clone());
+        Ok(table)
+    }
+
+    /// Removes a table and its items (caller holds the DDL lock).
+    pub(crate) fn remove_table(&self, table: &Table) -> Result<()> {
+        let mut batch = self
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncAll));
+        batch.remove(&self.catalog, format!("{TABLE_PREFIX}{}", table.meta.name));
+        batch.commit()?;
+        self.tables.write().remove(&table.meta.name);
+        // Dropping the keyspace is best effort: a leftover is removed at the next start.
+        if let Err(e) = self.db.delete_keyspace(table.items.clone()) {
+            tracing::warn!(table = %table.meta.name, "could not drop the items keyspace yet: {e}");
+        }
+        Ok(())
+    }
+
+    /// Locks one item for a read-modify-write.
+    pub fn lock_item(&self, table: &Table, key: &[u8]) -> MutexGuard<'_, ()> {
+        let mut h = keys::partition_hash(key) as u64;
+        h = h.wrapping_add(table.meta.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self.locks[(h % LOCK_STRIPES as u64) as usize].lock()
+    }
+
+    pub fn get_item(&self, table: &Table, key: &[u8]) -> Result<Option<Item>> {
+        match table.items.get(key)? {
+            Some(v) => Ok(Some(decode_stored(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// THE write path: every change to items goes through here, as one atomic fjall batch.
+    /// Returns the ticket to wait for before acknowledging (see [`Syncer`]).
+    pub fn commit(&self, mutations: &[Mutation<'_>]) -> Result<Option<Ticket>> {
+        if mutations.is_empty() {
+            return Ok(None);
+        }
+        let mut batch = self.db.batch().durability(self.syncer.batch_persist_mode());
+        let mut deltas = Vec::with_capacity(mutations.len());
+        for m in mutations {
+            let old_size = m.old.as_ref().map(value::item_size).unwrap_or(0) as i64;
+            match &m.new {
+                Some(item) => {
+                    let size = value::item_size(item);
+                    batch.insert(&m.table.items, m.key.clone(), encode_stored(item, size));
+                    deltas.push((i64::from(m.old.is_none()), size as i64 - old_size));
+                }
+                None => {
+                    batch.remove(&m.table.items, m.key.clone());
+                    deltas.push((-i64::from(m.old.is_some()), -old_size));
+                }
+            }
+        }
+        batch.commit()?;
+        for (m, (count, size)) in mutations.iter().zip(deltas) {
+            m.table.stats.item_count.fetch_add(count, Ordering::Relaxed);
+            m.table.stats.size_bytes.fetch_add(size, Ordering::Relaxed);
+        }
+        Ok(self.syncer.ticket())
+    }
+}
+
+fn items_keyspace(id: u64) -> String {
+    format!("t{id}")
+}
+
+fn meta_bytes(meta: &TableMeta) -> Result<Vec<u8>> {
+    serde_json::to_vec(meta)
+        .map_err(|e| EngineError::Internal(format!("cannot encode table metadata: {e}")))
+}
+
+/// Stored form of an item: its DynamoDB size (for statistics without decoding) then its JSON.
+fn encode_stored(item: &Item, size: usize) -> Vec<u8> {
+    let json = value::encode_item(item);
+    let mut out = Vec::with_capacity(json.len() + 4);
+    out.extend_from_slice(&(size as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out
+}
+
+pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Item> {
+    if bytes.len() < 4 {
+        return Err(EngineError::Internal("corrupt stored item".into()));
+    }
+    value::decode_item(&bytes[4..])
+}
+
+fn recount(items: &Keyspace) -> Result<TableStats> {
+    let stats = TableStats::default();
+    for guard in items.iter() {
+        let (_, v) = guard.into_inner()?;
+        let size = v
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .unwrap_or(0);
+        stats.item_count.fetch_add(1, Ordering::Relaxed);
+        stats
+            .size_bytes
+            .fetch_add(i64::from(size), Ordering::Relaxed);
+    }
+    Ok(stats)
+}
+
+impl Engine {
+    /// Flushes everything to disk; called on graceful shutdown.
+    pub fn shutdown(&self) -> Result<()> {
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
