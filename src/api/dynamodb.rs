@@ -1,0 +1,128 @@
+//! The DynamoDB JSON 1.0 protocol: runs an operation on the engine, waits for durability,
+//! and maps engine errors to DynamoDB's `__type`s. The only place errors become HTTP.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value as Json};
+use tributary_engine::value::item_to_json;
+use tributary_engine::EngineError;
+
+use super::AppState;
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+const DYNAMODB_NS: &str = "com.amazonaws.dynamodb.v20120810";
+const CORAL_NS: &str = "com.amazon.coral.service";
+
+pub async fn handle(state: &AppState, op: &str, body: &[u8]) -> Response {
+    let started = std::time::Instant::now();
+    let Some(result) = state.engine.call(op, body) else {
+        return unknown_operation();
+    };
+    let result = match result {
+        Ok(outcome) => state
+            .engine
+            .syncer()
+            .wait(outcome.ticket)
+            .await
+            .map(|()| outcome.body),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(body) => {
+            tracing::debug!(op, elapsed_us = started.elapsed().as_micros() as u64, "ok");
+            json_response(StatusCode::OK, &body)
+        }
+        Err(e) => {
+            if e.is_client_error() {
+                tracing::debug!(op, error = %e, "client error");
+            } else {
+                tracing::error!(op, error = %e, "request failed");
+            }
+            engine_error(e)
+        }
+    }
+}
+
+fn engine_error(e: EngineError) -> Response {
+    let code = e.code();
+    let ns = match e {
+        EngineError::Serialization(_) => CORAL_NS,
+        _ => DYNAMODB_NS,
+    };
+    let status = if e.is_client_error() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let (message, item) = match e {
+        EngineError::ConditionalCheckFailed { message, item } => {
+            (message, item.map(|i| item_to_json(&i)))
+        }
+        EngineError::Storage(_) | EngineError::Internal(_) => (
+            "The server encountered an internal error trying to fulfill the request".to_owned(),
+            None,
+        ),
+        other => (other.to_string(), None),
+    };
+    error_response(status, &format!("{ns}#{code}"), &message, item)
+}
+
+pub fn unknown_operation() -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        &format!("{CORAL_NS}#UnknownOperationException"),
+        "",
+        None,
+    )
+}
+
+pub fn error_response(status: StatusCode, ty: &str, message: &str, item: Option<Json>) -> Response {
+    let mut body = json!({"__type": ty});
+    if let Some(obj) = body.as_object_mut() {
+        if !message.is_empty() {
+            let key = if ty.starts_with(CORAL_NS) {
+                "Message"
+            } else {
+                "message"
+            };
+            obj.insert(key.into(), json!(message));
+        }
+        if let Some(item) = item {
+            obj.insert("Item".into(), item);
+        }
+    }
+    json_response(status, &body)
+}
+
+/// A JSON response with DynamoDB's headers: request id and the CRC32 of the body.
+pub fn json_response(status: StatusCode, body: &Json) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let crc = crc32fast::hash(&bytes);
+    let mut resp = (status, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(v) = HeaderValue::from_str(&crc.to_string()) {
+        h.insert("x-amz-crc32", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id()) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// A request id in the shape DynamoDB uses (52 upper-case alphanumerics).
+fn request_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let a = uuid::Uuid::new_v4().as_u128();
+    let b = uuid::Uuid::new_v4().as_u128();
+    let mut out = String::with_capacity(52);
+    for i in 0..52u32 {
+        let src = if i < 26 {
+            a >> (i * 4)
+        } else {
+            b >> ((i - 26) * 4)
+        };
+        out.push(ALPHABET[(src % 36) as usize] as char);
+    }
+    out
+}

@@ -1,0 +1,63 @@
+//! The HTTP API: one port serving the DynamoDB JSON 1.0 protocol (`POST /` with
+//! `X-Amz-Target`) and a health check (`GET /`).
+
+pub mod auth;
+pub mod dynamodb;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tributary_engine::Engine;
+
+use auth::Authenticator;
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub auth: Box<dyn Authenticator>,
+    /// The address the server listens on (shown by the health check).
+    pub local_addr: SocketAddr,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(health).post(post_root))
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (StatusCode::OK, format!("healthy: {}", state.local_addr))
+}
+
+/// `POST /`: the target header says which protocol and operation.
+async fn post_root(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match state.auth.authenticate(&headers, &body) {
+        Ok(caller) => tracing::trace!(access_key = ?caller.access_key, target, "request"),
+        Err(e) => {
+            return dynamodb::error_response(
+                StatusCode::BAD_REQUEST,
+                &format!("com.amazon.coral.service#{}", e.code),
+                &e.message,
+                None,
+            )
+        }
+    }
+    match target.split_once('.') {
+        Some(("DynamoDB_20120810", op)) => dynamodb::handle(&state, op, &body).await,
+        _ => dynamodb::unknown_operation(),
+    }
+}

@@ -1,0 +1,102 @@
+//! Configuration: the embedded `config/default.toml` < a config file < `TRIBUTARY_*`
+//! environment variables < command-line flags (figment layering).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use tributary_engine::Durability;
+
+/// The built-in defaults, mirrored in `config/default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub region: String,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub account_id: String,
+    pub storage: StorageConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageConfig {
+    pub durability: Durability,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogConfig {
+    pub filter: String,
+}
+
+/// Values given on the command line; only those present override.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageOverrides>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StorageOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durability: Option<Durability>,
+}
+
+impl Config {
+    pub fn load(
+        file: Option<&PathBuf>,
+        overrides: &Overrides,
+    ) -> Result<Config, Box<figment::Error>> {
+        let mut fig = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(Box::new(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    f.display()
+                ))));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig.merge(Env::prefixed("TRIBUTARY_").split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let c = Config::load(None, &Overrides::default()).expect("defaults");
+        assert_eq!(c.region, "us-east-1");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.storage.durability, Durability::Fsync);
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "region = \"eu-west-1\"\nlisten = \"127.0.0.1:9000\"\n").expect("write");
+        let o = Overrides {
+            listen: Some("127.0.0.1:9001".parse().expect("addr")),
+            ..Default::default()
+        };
+        let c = Config::load(Some(&f), &o).expect("load");
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.listen.port(), 9001);
+    }
+}

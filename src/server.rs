@@ -1,0 +1,80 @@
+//! `tributary serve`: open the engine, bind the port, serve until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use tributary_engine::{Engine, EngineConfig};
+
+use crate::api::{self, auth::AcceptAll, AppState};
+use crate::config::Config;
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    let data_dir =
+        std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let engine_config = EngineConfig {
+        data_dir: data_dir.clone(),
+        region: config.region.clone(),
+        account_id: config.account_id.clone(),
+        durability: config.storage.durability,
+    };
+    let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
+        .await
+        .map_err(|e| format!("engine start panicked: {e}"))?
+        .map_err(|e| format!("cannot open data directory {}: {e}", data_dir.display()))?;
+    let engine = Arc::new(engine);
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        durability = ?config.storage.durability,
+        tables = engine.table_names().len(),
+        "data lives in {}",
+        data_dir.display()
+    );
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = Arc::new(AppState {
+        engine: engine.clone(),
+        auth: Box::new(AcceptAll),
+        local_addr,
+    });
+    tracing::info!(
+        region = %config.region,
+        "DynamoDB API listening on http://{local_addr} (region {})",
+        config.region
+    );
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("shutting down: flushing data to disk");
+    engine
+        .shutdown()
+        .map_err(|e| format!("flush on shutdown failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for SIGINT: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
