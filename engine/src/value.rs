@@ -12,7 +12,7 @@ use crate::number::Number;
 /// An item: attribute name to value.
 pub type Item = BTreeMap<String, AttributeValue>;
 
-/// Maximum nesting depth of maps and lists.
+/// Nesting levels of an attribute: the attribute itself plus at most 31 enclosing maps and lists.
 pub const MAX_DEPTH: usize = 32;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -71,7 +71,7 @@ impl AttributeValue {
                 "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
             ));
         }
-        if depth > MAX_DEPTH {
+        if depth >= MAX_DEPTH {
             return Err(EngineError::validation(
                 "Nesting Levels have exceeded supported limits",
             ));

@@ -109,3 +109,54 @@ impl Action {
         }
     }
 }
+
+impl Operand {
+    fn path_heads<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Operand::Path(p) | Operand::IfNotExists(p, _) => out.push(p.head()),
+            Operand::Value(_) => {}
+            Operand::Size(o) => o.path_heads(out),
+            Operand::ListAppend(a, b) | Operand::Plus(a, b) | Operand::Minus(a, b) => {
+                a.path_heads(out);
+                b.path_heads(out);
+            }
+        }
+    }
+}
+
+impl Cond {
+    /// The top-level attribute names this condition reads.
+    pub fn path_heads(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_heads(&mut out);
+        out
+    }
+
+    fn collect_heads<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Cond::Cmp(_, a, b) | Cond::BeginsWith(a, b) | Cond::Contains(a, b) => {
+                a.path_heads(out);
+                b.path_heads(out);
+            }
+            Cond::Between(a, b, c) => {
+                a.path_heads(out);
+                b.path_heads(out);
+                c.path_heads(out);
+            }
+            Cond::In(a, list) => {
+                a.path_heads(out);
+                list.iter().for_each(|o| o.path_heads(out));
+            }
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                a.collect_heads(out);
+                b.collect_heads(out);
+            }
+            Cond::Not(c) => c.collect_heads(out),
+            Cond::Exists(p) | Cond::NotExists(p) => out.push(p.head()),
+            Cond::AttrType(p, o) => {
+                out.push(p.head());
+                o.path_heads(out);
+            }
+        }
+    }
+}

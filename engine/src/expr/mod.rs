@@ -132,6 +132,11 @@ impl Condition {
     pub fn eval(&self, item: &Item) -> Result<bool> {
         Ok(eval::eval(&self.cond, item))
     }
+
+    /// Whether the condition reads the top-level attribute `name`.
+    pub fn reads(&self, name: &str) -> bool {
+        self.cond.path_heads().contains(&name)
+    }
 }
 
 pub(crate) fn parse_condition(expr: &str, kind: ExprKind, input: &ExprInput) -> Result<ast::Cond> {

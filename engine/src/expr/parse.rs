@@ -673,47 +673,60 @@ impl<'a> Parser<'a> {
                     Box::new(self.update_operand(*b)),
                 )
             }
-            Raw::Call(name, args) => match name.as_str() {
-                "if_not_exists" => {
-                    if !self.arity(&name, &args, 2) {
-                        return null;
+            Raw::Call(name, args) => {
+                match name.as_str() {
+                    "if_not_exists" => {
+                        if !self.arity(&name, &args, 2) {
+                            return null;
+                        }
+                        let mut it = args.into_iter();
+                        let (a, b) = (
+                            it.next().unwrap_or(Raw::Missing),
+                            it.next().unwrap_or(Raw::Missing),
+                        );
+                        let path = self.require_path(&name, a);
+                        Operand::IfNotExists(path, Box::new(self.update_operand(b)))
                     }
-                    let mut it = args.into_iter();
-                    let (a, b) = (
-                        it.next().unwrap_or(Raw::Missing),
-                        it.next().unwrap_or(Raw::Missing),
-                    );
-                    let path = self.require_path(&name, a);
-                    Operand::IfNotExists(path, Box::new(self.update_operand(b)))
-                }
-                "list_append" => {
-                    if !self.arity(&name, &args, 2) {
-                        return null;
-                    }
-                    for a in &args {
-                        if let Some(ty) = a.literal_type() {
-                            if ty != "L" {
-                                self.wrong_type(&name, ty);
+                    "list_append" => {
+                        if !self.arity(&name, &args, 2) {
+                            return null;
+                        }
+                        for a in &args {
+                            if let Some(ty) = a.literal_type() {
+                                if ty != "L" {
+                                    self.wrong_type(&name, ty);
+                                }
                             }
                         }
+                        let mut it = args.into_iter();
+                        let (a, b) = (
+                            it.next().unwrap_or(Raw::Missing),
+                            it.next().unwrap_or(Raw::Missing),
+                        );
+                        Operand::ListAppend(
+                            Box::new(self.update_operand(a)),
+                            Box::new(self.update_operand(b)),
+                        )
                     }
-                    let mut it = args.into_iter();
-                    let (a, b) = (
-                        it.next().unwrap_or(Raw::Missing),
-                        it.next().unwrap_or(Raw::Missing),
-                    );
-                    Operand::ListAppend(
-                        Box::new(self.update_operand(a)),
-                        Box::new(self.update_operand(b)),
-                    )
+                    "attribute_exists"
+                    | "attribute_not_exists"
+                    | "attribute_type"
+                    | "begins_with"
+                    | "contains"
+                    | "size" => {
+                        set(&mut self.errors.unknown_function, || {
+                            format!("The function is not allowed in an update expression; function: {name}")
+                        });
+                        null
+                    }
+                    _ => {
+                        set(&mut self.errors.unknown_function, || {
+                            format!("Invalid function name; function: {name}")
+                        });
+                        null
+                    }
                 }
-                _ => {
-                    set(&mut self.errors.unknown_function, || {
-                        format!("Invalid function name; function: {name}")
-                    });
-                    null
-                }
-            },
+            }
         }
     }
 

@@ -182,12 +182,12 @@ pub fn apply(actions: &[Action], item: &mut Item) -> Result<()> {
         }
     }
     for (p, v) in sets {
-        if v.depth() > MAX_DEPTH {
-            return Err(EngineError::validation(
-                "Nesting Levels have exceeded supported limits",
-            ));
-        }
         set_at(item, p, v)?;
+    }
+    if item.values().any(|v| v.depth() >= MAX_DEPTH) {
+        return Err(EngineError::validation(
+            "Nesting Levels have exceeded supported limits",
+        ));
     }
     // Removals by list index refer to original positions: apply the highest index first.
     let mut removes: Vec<&Path> = actions

@@ -35,7 +35,7 @@ pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
     let rv = return_values(
         req,
         &["NONE", "ALL_OLD"],
-        "ReturnValues can only be ALL_OLD or NONE",
+        "Return values set to invalid value",
     )?;
     let return_old = return_old_on_failure(req)?;
     let capacity = wants_capacity(req)?;
@@ -156,7 +156,7 @@ pub fn delete_item(engine: &Engine, req: &Request) -> Result<Outcome> {
     let rv = return_values(
         req,
         &["NONE", "ALL_OLD"],
-        "ReturnValues can only be ALL_OLD or NONE",
+        "Return values set to invalid value",
     )?;
     let return_old = return_old_on_failure(req)?;
     let capacity = wants_capacity(req)?;

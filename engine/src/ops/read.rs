@@ -305,6 +305,16 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
     let key_cond = KeyCondition::parse(key_expr, &input, hash, range)?;
     let p = read_params(req, &input, true)?;
     input.check_all_used()?;
+    if let Some(f) = &p.filter {
+        let key_names = std::iter::once(hash.0).chain(range.map(|r| r.0));
+        for k in key_names {
+            if f.reads(k) {
+                return Err(EngineError::validation(format!(
+                    "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
+                )));
+            }
+        }
+    }
     let forward = req.bool("ScanIndexForward")?.unwrap_or(true);
 
     let pk = &key_cond.partition.1;

@@ -1,0 +1,119 @@
+//! The README quick start, run with the real AWS CLI against the real server. The commands
+//! live in `tests/cli_quickstart.commands` (one per line, `$ENDPOINT` for the endpoint) so the
+//! README can quote exactly what this test runs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const COMMANDS: &str = include_str!("cli_quickstart.commands");
+
+const HOW_TO_INSTALL: &str = "the AWS CLI is needed for this test and was not found: run `bash .ci/run` \
+     (it installs it when missing), or `python3 -m venv .venv-awscli && .venv-awscli/bin/pip install awscli` \
+     and set AWS_CLI=$PWD/.venv-awscli/bin/aws, or put `aws` on PATH";
+
+/// `AWS_CLI` if set, else `.venv-awscli/bin/aws` (where `.ci/run` installs it), else `aws` on PATH.
+fn aws_cli() -> PathBuf {
+    if let Some(p) = std::env::var_os("AWS_CLI").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "AWS_CLI={} does not exist; {HOW_TO_INSTALL}",
+            p.display()
+        );
+        return p;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-awscli/bin/aws");
+    if venv.is_file() {
+        return venv;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("aws"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{HOW_TO_INSTALL}"))
+}
+
+#[test]
+fn readme_quick_start_works_with_the_aws_cli() {
+    let cli = aws_cli();
+    let version = Command::new(&cli)
+        .arg("--version")
+        .output()
+        .expect("run aws --version");
+    assert!(
+        version.status.success(),
+        "`{} --version` failed; {HOW_TO_INSTALL}",
+        cli.display()
+    );
+
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let commands: Vec<&str> = COMMANDS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        commands.len() >= 4,
+        "create-table, put-item, get-item and query at least"
+    );
+    let mut outputs = Vec::new();
+    for line in &commands {
+        assert!(line.starts_with("aws dynamodb "), "{line}");
+        assert!(
+            line.contains("--endpoint-url $ENDPOINT"),
+            "every command names the endpoint: {line}"
+        );
+        // `aws` in the line runs the CLI found above, with a time limit.
+        let script = format!("aws() {{ timeout 120 \"$AWS_CLI_BIN\" \"$@\"; }}\n{line}");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("AWS_CLI_BIN", &cli)
+            .env("ENDPOINT", server.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_DEFAULT_OUTPUT", "json")
+            .env("AWS_PAGER", "")
+            .env("AWS_CONFIG_FILE", dir.path().join("config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.path().join("credentials"),
+            )
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .expect("run bash");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "`{line}` failed ({}):\n{stdout}\n{stderr}\nserver log:\n{}",
+            out.status,
+            server.log_text()
+        );
+        outputs.push((line.to_string(), stdout));
+    }
+    let json = |verb: &str| -> serde_json::Value {
+        let (line, out) = outputs
+            .iter()
+            .find(|(l, _)| l.starts_with(&format!("aws dynamodb {verb} ")))
+            .unwrap_or_else(|| panic!("no {verb} command"));
+        serde_json::from_str(out)
+            .unwrap_or_else(|e| panic!("`{line}` printed no JSON ({e}): {out}"))
+    };
+    let created = json("create-table");
+    assert_eq!(created["TableDescription"]["TableName"], "Music");
+    let got = json("get-item");
+    assert_eq!(got["Item"]["SongTitle"]["S"], "Call Me Today");
+    assert_eq!(got["Item"]["Year"]["N"], "2015");
+    let q = json("query");
+    assert_eq!(q["Count"], 1);
+    assert_eq!(q["Items"][0]["Artist"]["S"], "No One You Know");
+}

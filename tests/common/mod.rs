@@ -1,0 +1,441 @@
+//! Test harness: starts the real `tributary` binary on a free port with its own data
+//! directory and builds AWS SDK clients pointed at it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// A running `tributary serve`, killed on drop.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    log: PathBuf,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra_args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut s = Server {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            data_dir,
+            log: tmp.path().join("server.log"),
+            _tmp: Some(tmp),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--region")
+            .arg("us-east-1")
+            .args(&self.extra_args)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start tributary");
+        self.child = Some(child);
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("tributary exited with {status}:\n{}", self.log_text());
+                }
+            }
+            if let Ok((200, body)) = http_get(self.addr, "/") {
+                assert_eq!(body, format!("healthy: {}", self.addr));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "tributary did not become healthy in 30 s:\n{}",
+            self.log_text()
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn client(&self) -> Client {
+        client_for(&self.endpoint())
+    }
+
+    /// SIGTERM, wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => {
+                        assert!(
+                            status.success(),
+                            "unclean exit {status}:\n{}",
+                            self.log_text()
+                        );
+                        return;
+                    }
+                    _ if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        panic!("tributary ignored SIGTERM:\n{}", self.log_text());
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "server still running");
+        self.spawn();
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn client_for(endpoint: &str) -> Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(conf)
+}
+
+/// A minimal HTTP/1.1 request over a plain TCP stream (no SDK), returning status and body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, HashMap<String, String>, Vec<u8>)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok((status, headers, raw[split + 4..].to_vec()))
+}
+
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let (status, _, body) = http_request(addr, "GET", path, &[], b"")?;
+    Ok((status, String::from_utf8_lossy(&body).to_string()))
+}
+
+/// The answer to a raw (SDK-less) request.
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    /// The body parsed as JSON (`Null` when it is not JSON).
+    pub json: serde_json::Value,
+}
+
+/// POST a DynamoDB JSON 1.0 request without the SDK (unsigned: the server accepts that for now).
+pub fn raw_call(addr: SocketAddr, target: &str, body: &str) -> RawResponse {
+    let mut headers = vec![("Content-Type", "application/x-amz-json-1.0")];
+    if !target.is_empty() {
+        headers.push(("X-Amz-Target", target));
+    }
+    let (status, headers, body) = http_request(addr, "POST", "/", &headers, body.as_bytes())
+        .unwrap_or_else(|e| panic!("raw {target} request to {addr} failed: {e}"));
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    RawResponse {
+        status,
+        headers,
+        body,
+        json,
+    }
+}
+
+/// Asserts an SDK error is the given DynamoDB error code with a message containing `needle`.
+pub fn assert_service_error<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    result: Result<T, E>,
+    code: &str,
+    needle: &str,
+) {
+    match result {
+        Ok(v) => panic!("expected {code} ({needle}), got success: {v:?}"),
+        Err(e) => {
+            assert_eq!(e.code(), Some(code), "wrong error code: {e:?}");
+            let msg = e.message().unwrap_or_default();
+            assert!(
+                msg.contains(needle),
+                "message {msg:?} does not contain {needle:?}"
+            );
+        }
+    }
+}
+
+/// A table name no other test uses (tests share nothing, but unique names keep logs readable
+/// and make accidental sharing impossible).
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{i}", std::process::id())
+}
+
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+pub fn n(v: &str) -> AttributeValue {
+    AttributeValue::N(v.to_owned())
+}
+
+pub fn b(v: &[u8]) -> AttributeValue {
+    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(v.to_vec()))
+}
+
+pub fn boolean(v: bool) -> AttributeValue {
+    AttributeValue::Bool(v)
+}
+
+pub fn null() -> AttributeValue {
+    AttributeValue::Null(true)
+}
+
+pub fn l(v: Vec<AttributeValue>) -> AttributeValue {
+    AttributeValue::L(v)
+}
+
+pub fn m(v: &[(&str, AttributeValue)]) -> AttributeValue {
+    AttributeValue::M(v.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+}
+
+pub fn ss(v: &[&str]) -> AttributeValue {
+    AttributeValue::Ss(v.iter().map(|x| x.to_string()).collect())
+}
+
+pub fn ns(v: &[&str]) -> AttributeValue {
+    AttributeValue::Ns(v.iter().map(|x| x.to_string()).collect())
+}
+
+pub fn bs(v: &[&[u8]]) -> AttributeValue {
+    AttributeValue::Bs(
+        v.iter()
+            .map(|x| aws_sdk_dynamodb::primitives::Blob::new(x.to_vec()))
+            .collect(),
+    )
+}
+
+/// An item (or key) from name/value pairs.
+pub fn item(v: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
+    v.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// Sets come back in no particular order: sort SS/NS/BS members (recursively) before comparing.
+pub fn normalize(v: &AttributeValue) -> AttributeValue {
+    match v {
+        AttributeValue::Ss(x) => {
+            let mut x = x.clone();
+            x.sort();
+            AttributeValue::Ss(x)
+        }
+        AttributeValue::Ns(x) => {
+            let mut x = x.clone();
+            x.sort();
+            AttributeValue::Ns(x)
+        }
+        AttributeValue::Bs(x) => {
+            let mut x: Vec<Vec<u8>> = x.iter().map(|b| b.as_ref().to_vec()).collect();
+            x.sort();
+            AttributeValue::Bs(
+                x.into_iter()
+                    .map(aws_sdk_dynamodb::primitives::Blob::new)
+                    .collect(),
+            )
+        }
+        AttributeValue::L(x) => AttributeValue::L(x.iter().map(normalize).collect()),
+        AttributeValue::M(x) => {
+            AttributeValue::M(x.iter().map(|(k, v)| (k.clone(), normalize(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+pub fn normalize_item(i: &HashMap<String, AttributeValue>) -> HashMap<String, AttributeValue> {
+    i.iter().map(|(k, v)| (k.clone(), normalize(v))).collect()
+}
+
+/// Creates an on-demand table with a partition key and optional sort key, waits for ACTIVE.
+pub async fn create_table(
+    client: &Client,
+    name: &str,
+    pk: (&str, ScalarAttributeType),
+    sk: Option<(&str, ScalarAttributeType)>,
+) {
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(pk.0)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(pk.0)
+                .attribute_type(pk.1)
+                .build()
+                .expect("def"),
+        );
+    if let Some((name, ty)) = sk {
+        req = req
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(KeyType::Range)
+                    .build()
+                    .expect("key"),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ty)
+                    .build()
+                    .expect("def"),
+            );
+    }
+    req.send().await.expect("create table");
+    wait_active(client, name).await;
+}
+
+pub async fn wait_active(client: &Client, name: &str) {
+    for _ in 0..200 {
+        let d = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .expect("describe");
+        if d.table().and_then(|t| t.table_status()).map(|s| s.as_str()) == Some("ACTIVE") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("table {name} never became ACTIVE");
+}
+
+/// A table with pk (S) and sk (N), the shape most tests use.
+pub async fn pk_sk_table(client: &Client, name: &str) {
+    create_table(
+        client,
+        name,
+        ("pk", ScalarAttributeType::S),
+        Some(("sk", ScalarAttributeType::N)),
+    )
+    .await;
+}
