@@ -18,6 +18,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub account_id: String,
+    /// Request-handling threads; 0 means one per CPU core.
+    pub worker_threads: usize,
     pub storage: StorageConfig,
     pub log: LogConfig,
 }

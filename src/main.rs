@@ -74,10 +74,11 @@ fn main() -> ExitCode {
                 }
             };
             init_tracing(&config.log.filter);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if config.worker_threads > 0 {
+                builder.worker_threads(config.worker_threads);
+            }
+            let runtime = match builder.enable_all().build() {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("tributary: cannot start the runtime: {e}");

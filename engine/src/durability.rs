@@ -155,7 +155,7 @@ impl Syncer {
 
 /// How long the syncer waits for the writers of the previous round to commit again before it
 /// starts an fsync with fewer of them.
-const GATHER: Duration = Duration::from_micros(300);
+const GATHER: Duration = Duration::from_micros(500);
 
 fn sync_loop(db: Database, s: Arc<Shared>) {
     let mut synced = 0u64;

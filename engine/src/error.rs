@@ -26,6 +26,12 @@ pub enum EngineError {
     Internal(String),
 }
 
+impl From<serde_json::Error> for EngineError {
+    fn from(e: serde_json::Error) -> EngineError {
+        EngineError::Internal(format!("JSON encoding failed: {e}"))
+    }
+}
+
 impl EngineError {
     pub fn validation(msg: impl Into<String>) -> Self {
         EngineError::Validation(msg.into())

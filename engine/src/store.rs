@@ -75,7 +75,7 @@ impl Engine {
             let (_, v) = guard.into_inner()?;
             let meta: TableMeta = serde_json::from_slice(&v)
                 .map_err(|e| EngineError::Internal(format!("corrupt catalog entry: {e}")))?;
-            let items = db.keyspace(&items_keyspace(meta.id), KeyspaceCreateOptions::default)?;
+            let items = db.keyspace(&items_keyspace(meta.id), item_keyspace_options)?;
             let stats = Arc::new(recount(&items)?);
             tables.insert(meta.name.clone(), Arc::new(Table { meta, items, stats }));
         }
@@ -150,7 +150,7 @@ impl Engine {
         meta.id = id;
         let items = self
             .db
-            .keyspace(&items_keyspace(id), KeyspaceCreateOptions::default)?;
+            .keyspace(&items_keyspace(id), item_keyspace_options)?;
         let mut batch = self
             .db
             .batch()
@@ -219,6 +219,11 @@ impl Engine {
         self.locks[(h % LOCK_STRIPES as u64) as usize].lock()
     }
 
+    /// An item as stored: its DynamoDB size and its wire JSON, undecoded.
+    pub fn get_stored(&self, table: &Table, key: &[u8]) -> Result<Option<Stored>> {
+        table.items.get(key)?.map(Stored::new).transpose()
+    }
+
     pub fn get_item(&self, table: &Table, key: &[u8]) -> Result<Option<Item>> {
         match table.items.get(key)? {
             Some(v) => Ok(Some(decode_stored(&v)?)),
@@ -257,6 +262,13 @@ impl Engine {
     }
 }
 
+/// Item keyspaces use small memtables: overwrites leave every version in the memtable until
+/// it is flushed (flushing drops the versions no snapshot needs), and range scans (Query,
+/// Scan) must step over all of them. 8 MiB keeps that cost low under overwrite-heavy loads.
+fn item_keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(8 * 1024 * 1024)
+}
+
 fn items_keyspace(id: u64) -> String {
     format!("t{id}")
 }
@@ -273,6 +285,33 @@ fn encode_stored(item: &Item, size: usize) -> Vec<u8> {
     out.extend_from_slice(&(size as u32).to_be_bytes());
     out.extend_from_slice(&json);
     out
+}
+
+/// A stored item value, not yet decoded: reads that return whole items splice its JSON.
+pub struct Stored(fjall::Slice);
+
+impl Stored {
+    pub fn new(bytes: fjall::Slice) -> Result<Stored> {
+        if bytes.len() < 4 {
+            return Err(EngineError::Internal("corrupt stored item".into()));
+        }
+        Ok(Stored(bytes))
+    }
+
+    /// The item's DynamoDB size in bytes.
+    pub fn size(&self) -> usize {
+        let b = &self.0;
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+    }
+
+    /// The item's wire JSON (`{"attr":{"S":"..."},...}`).
+    pub fn json(&self) -> &[u8] {
+        &self.0[4..]
+    }
+
+    pub fn decode(&self) -> Result<Item> {
+        value::decode_item(self.json())
+    }
 }
 
 pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Item> {

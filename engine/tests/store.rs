@@ -18,7 +18,7 @@ fn call(e: &Engine, op: &str, body: Value) -> Result<Value, EngineError> {
         .call(op, body.to_string().as_bytes())
         .expect("known operation")?;
     e.syncer().wait_blocking(out.ticket)?;
-    Ok(out.body)
+    Ok(serde_json::from_slice(&out.body.into_bytes()).expect("response is JSON"))
 }
 
 fn create(e: &Engine, name: &str) {

@@ -30,7 +30,7 @@ pub async fn handle(state: &AppState, op: &str, body: &[u8]) -> Response {
     match result {
         Ok(body) => {
             tracing::debug!(op, elapsed_us = started.elapsed().as_micros() as u64, "ok");
-            json_response(StatusCode::OK, &body)
+            bytes_response(StatusCode::OK, body.into_bytes())
         }
         Err(e) => {
             if e.is_client_error() {
@@ -96,7 +96,14 @@ pub fn error_response(status: StatusCode, ty: &str, message: &str, item: Option<
 
 /// A JSON response with DynamoDB's headers: request id and the CRC32 of the body.
 pub fn json_response(status: StatusCode, body: &Json) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    bytes_response(
+        status,
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
+/// A serialized JSON response with DynamoDB's headers.
+pub fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     let crc = crc32fast::hash(&bytes);
     let mut resp = (status, bytes).into_response();
     let h = resp.headers_mut();

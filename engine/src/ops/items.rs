@@ -84,7 +84,7 @@ pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         );
     }
     Ok(Outcome {
-        body: Json::Object(out),
+        body: Json::Object(out).into(),
         ticket,
     })
 }
@@ -101,23 +101,31 @@ pub fn get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
 
     let table = engine.require_table(&name)?;
     let key = table.key_of_key(&key_item)?;
-    let item = engine.get_item(&table, &key)?;
-    let mut out = Map::new();
+    let stored = engine.get_stored(&table, &key)?;
+    // The response is written by hand so that a whole item's stored JSON is spliced in as is.
+    let mut out = b"{".to_vec();
     if capacity {
-        let size = item.as_ref().map(item_size).unwrap_or(0);
-        out.insert(
-            "ConsumedCapacity".into(),
-            consumed(&table, read_units(size, consistent)),
-        );
+        let size = stored.as_ref().map(|s| s.size()).unwrap_or(0);
+        out.extend_from_slice(b"\"ConsumedCapacity\":");
+        out.extend(serde_json::to_vec(&consumed(
+            &table,
+            read_units(size, consistent),
+        ))?);
     }
-    if let Some(item) = item {
-        let item = match &projection {
-            Some(p) => p.apply(&item),
-            None => item,
-        };
-        out.insert("Item".into(), item_to_json(&item));
+    if let Some(stored) = stored {
+        if capacity {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"Item\":");
+        match &projection {
+            Some(p) => out.extend(serde_json::to_vec(&item_to_json(
+                &p.apply(&stored.decode()?),
+            ))?),
+            None => out.extend_from_slice(stored.json()),
+        }
     }
-    Ok(Outcome::read(Json::Object(out)))
+    out.push(b'}');
+    Ok(Outcome::raw(out))
 }
 
 /// ProjectionExpression or the legacy AttributesToGet.
@@ -202,7 +210,7 @@ pub fn delete_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         );
     }
     Ok(Outcome {
-        body: Json::Object(out),
+        body: Json::Object(out).into(),
         ticket,
     })
 }
@@ -296,7 +304,7 @@ pub fn update_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         );
     }
     Ok(Outcome {
-        body: Json::Object(out),
+        body: Json::Object(out).into(),
         ticket,
     })
 }

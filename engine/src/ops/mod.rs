@@ -22,13 +22,45 @@ pub const MAX_EXPRESSION_SIZE: usize = 4096;
 /// What an operation returns: the response body and, for writes, the durability ticket the
 /// caller waits for before acknowledging.
 pub struct Outcome {
-    pub body: Json,
+    pub body: Body,
     pub ticket: Option<Ticket>,
+}
+
+/// A response body: a JSON value, or JSON already serialized (reads splice stored item JSON
+/// into the response without decoding it).
+pub enum Body {
+    Json(Json),
+    Raw(Vec<u8>),
+}
+
+impl Body {
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Body::Json(j) => serde_json::to_vec(&j).unwrap_or_else(|_| b"{}".to_vec()),
+            Body::Raw(b) => b,
+        }
+    }
+}
+
+impl From<Json> for Body {
+    fn from(j: Json) -> Body {
+        Body::Json(j)
+    }
 }
 
 impl Outcome {
     pub fn read(body: Json) -> Outcome {
-        Outcome { body, ticket: None }
+        Outcome {
+            body: Body::Json(body),
+            ticket: None,
+        }
+    }
+
+    pub fn raw(body: Vec<u8>) -> Outcome {
+        Outcome {
+            body: Body::Raw(body),
+            ticket: None,
+        }
     }
 }
 

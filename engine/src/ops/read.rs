@@ -3,8 +3,6 @@
 
 use std::ops::Bound;
 
-use serde_json::{json, Map, Value as Json};
-
 use super::items::projection;
 use super::{consumed, read_units, table_name_and, wants_capacity, ExprParams, Outcome};
 use crate::catalog::Table;
@@ -12,8 +10,8 @@ use crate::error::{EngineError, Result};
 use crate::expr::{Condition, ExprInput, ExprKind, KeyCondition, Projection, SortKeyCondition};
 use crate::keys;
 use crate::request::{Request, Violations};
-use crate::store::{decode_stored, Engine};
-use crate::value::{item_size, item_to_json, AttributeValue, Item};
+use crate::store::{Engine, Stored};
+use crate::value::{item_to_json, AttributeValue, Item};
 
 /// A page stops once this much item data was read.
 pub const PAGE_BYTES: usize = 1024 * 1024;
@@ -147,54 +145,72 @@ fn run_page(
     upper: Bound<Vec<u8>>,
     forward: bool,
     p: &ReadParams,
-) -> Result<Json> {
+) -> Result<Vec<u8>> {
     let iter = table.items.range((lower, upper));
     let mut iter: Box<dyn Iterator<Item = fjall::Guard>> = if forward {
         Box::new(iter)
     } else {
         Box::new(iter.rev())
     };
-    let mut items = Vec::new();
+    // The response is written by hand: whole items are spliced in as stored, undecoded.
+    let mut out = b"{\"Items\":[".to_vec();
     let (mut count, mut scanned, mut bytes) = (0usize, 0usize, 0usize);
     let mut last: Option<Item> = None;
     for guard in iter.by_ref() {
         let (_, v) = guard.into_inner()?;
-        let item = decode_stored(&v)?;
+        let stored = Stored::new(v)?;
         scanned += 1;
-        bytes += item_size(&item);
+        bytes += stored.size();
+        let mut decoded = None;
         let matched = match &p.filter {
-            Some(f) => f.eval(&item)?,
+            Some(f) => f.eval(decoded.insert(stored.decode()?))?,
             None => true,
         };
         if matched {
             count += 1;
+            if !matches!(p.select, Select::Count) && count > 1 {
+                out.push(b',');
+            }
             match &p.select {
                 Select::Count => {}
-                Select::All => items.push(item_to_json(&item)),
-                Select::Projected(proj) => items.push(item_to_json(&proj.apply(&item))),
+                Select::All => out.extend_from_slice(stored.json()),
+                Select::Projected(proj) => {
+                    let item = match &decoded {
+                        Some(item) => proj.apply(item),
+                        None => proj.apply(&stored.decode()?),
+                    };
+                    out.extend(serde_json::to_vec(&item_to_json(&item))?);
+                }
             }
         }
         if p.limit.is_some_and(|l| scanned >= l) || bytes >= PAGE_BYTES {
+            let item = match decoded {
+                Some(item) => item,
+                None => stored.decode()?,
+            };
             last = Some(table.key_attributes(&item));
             break;
         }
     }
-    let mut out = Map::new();
-    if !matches!(p.select, Select::Count) {
-        out.insert("Items".into(), Json::Array(items));
+    if matches!(p.select, Select::Count) {
+        out.truncate(1);
+    } else {
+        out.extend_from_slice(b"],");
     }
-    out.insert("Count".into(), json!(count));
-    out.insert("ScannedCount".into(), json!(scanned));
+    out.extend(format!("\"Count\":{count},\"ScannedCount\":{scanned}").bytes());
     if let Some(last) = last {
-        out.insert("LastEvaluatedKey".into(), item_to_json(&last));
+        out.extend_from_slice(b",\"LastEvaluatedKey\":");
+        out.extend(serde_json::to_vec(&item_to_json(&last))?);
     }
     if p.capacity {
-        out.insert(
-            "ConsumedCapacity".into(),
-            consumed(table, read_units(bytes, p.consistent)),
-        );
+        out.extend_from_slice(b",\"ConsumedCapacity\":");
+        out.extend(serde_json::to_vec(&consumed(
+            table,
+            read_units(bytes, p.consistent),
+        ))?);
     }
-    Ok(Json::Object(out))
+    out.push(b'}');
+    Ok(out)
 }
 
 fn bound_max(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
@@ -335,7 +351,7 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
         }
     }
     let body = run_page(&table, lower, upper, forward, &p)?;
-    Ok(Outcome::read(body))
+    Ok(Outcome::raw(body))
 }
 
 pub fn scan(engine: &Engine, req: &Request) -> Result<Outcome> {
@@ -398,5 +414,5 @@ pub fn scan(engine: &Engine, req: &Request) -> Result<Outcome> {
         lower = bound_max(lower, Bound::Excluded(start_key(&table, start)?));
     }
     let body = run_page(&table, lower, upper, true, &p)?;
-    Ok(Outcome::read(body))
+    Ok(Outcome::raw(body))
 }
