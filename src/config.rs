@@ -21,12 +21,23 @@ pub struct Config {
     /// Request-handling threads; 0 means one per CPU core.
     pub worker_threads: usize,
     pub storage: StorageConfig,
+    pub change_log: ChangeLogConfig,
     pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StorageConfig {
     pub durability: Durability,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeLogConfig {
+    /// Hours a change-log record is kept (DynamoDB Streams: 24).
+    pub retention_hours: f64,
+    /// Seconds between trimming passes.
+    pub trim_interval_secs: f64,
+    /// Bench-only: write no change-log records, to measure what the log costs.
+    pub bench_disable: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! `tributary serve`: open the engine, bind the port, serve until SIGINT/SIGTERM.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tributary_engine::{Engine, EngineConfig};
 
@@ -15,6 +16,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
         region: config.region.clone(),
         account_id: config.account_id.clone(),
         durability: config.storage.durability,
+        log: tributary_engine::log::LogConfig {
+            enabled: !config.change_log.bench_disable,
+            retention: Duration::from_secs_f64(config.change_log.retention_hours.max(0.0) * 3600.0),
+            trim_every: Duration::from_secs_f64(config.change_log.trim_interval_secs.max(0.1)),
+        },
     };
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
         .await

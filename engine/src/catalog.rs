@@ -30,6 +30,20 @@ pub struct StreamSpec {
     pub label: Option<String>,
 }
 
+/// One stream of a table: the records from `start_seq` until the stream is disabled.
+/// Every enable starts a new stream (new label, new ARN) over the same change log.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StreamEpoch {
+    pub label: String,
+    pub view_type: String,
+    /// First sequence number the stream shows.
+    pub start_seq: u64,
+    /// Set when disabled: the stream shows records below it only.
+    pub end_seq: Option<u64>,
+    /// Seconds since the epoch.
+    pub created_at: f64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SseSpec {
     pub enabled: bool,
@@ -56,6 +70,9 @@ pub struct TableMeta {
     pub decreases_today: u64,
     pub pay_per_request_since: Option<f64>,
     pub stream: Option<StreamSpec>,
+    /// Every stream the table has had, oldest first.
+    #[serde(default)]
+    pub streams: Vec<StreamEpoch>,
     pub sse: Option<SseSpec>,
     pub table_class: String,
     pub deletion_protection: bool,

@@ -40,4 +40,16 @@ impl Engine {
         };
         Some(Request::parse(body).and_then(|req| op(self, &req)))
     }
+
+    /// Runs a DynamoDB Streams operation. `None` when the operation is unknown.
+    pub fn call_streams(&self, operation: &str, body: &[u8]) -> Option<Result<Outcome>> {
+        let op: fn(&Engine, &Request) -> Result<serde_json::Value> = match operation {
+            "ListStreams" => ops::streams::list_streams,
+            "DescribeStream" => ops::streams::describe_stream,
+            "GetShardIterator" => ops::streams::get_shard_iterator,
+            "GetRecords" => ops::streams::get_records,
+            _ => return None,
+        };
+        Some(Request::parse(body).and_then(|req| op(self, &req).map(Outcome::read)))
+    }
 }

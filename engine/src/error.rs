@@ -20,6 +20,12 @@ pub enum EngineError {
     /// for ReturnValuesOnConditionCheckFailure=ALL_OLD.
     #[error("{message}")]
     ConditionalCheckFailed { message: String, item: Option<Item> },
+    /// DynamoDB Streams: a shard iterator older than 15 minutes.
+    #[error("{0}")]
+    ExpiredIterator(String),
+    /// DynamoDB Streams: a position in records already trimmed from the log.
+    #[error("{0}")]
+    TrimmedDataAccess(String),
     #[error("storage error: {0}")]
     Storage(#[from] fjall::Error),
     #[error("internal error: {0}")]
@@ -54,6 +60,8 @@ impl EngineError {
             EngineError::ResourceInUse(_) => "ResourceInUseException",
             EngineError::LimitExceeded(_) => "LimitExceededException",
             EngineError::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
+            EngineError::ExpiredIterator(_) => "ExpiredIteratorException",
+            EngineError::TrimmedDataAccess(_) => "TrimmedDataAccessException",
             EngineError::Storage(_) | EngineError::Internal(_) => "InternalServerError",
         }
     }

@@ -7,6 +7,7 @@ pub mod durability;
 pub mod error;
 pub mod expr;
 pub mod keys;
+pub mod log;
 pub mod number;
 pub mod ops;
 pub mod request;

@@ -18,6 +18,7 @@ use crate::catalog::{Table, TableMeta, TableStats};
 use crate::durability::{Durability, Syncer, Ticket};
 use crate::error::{EngineError, Result};
 use crate::keys;
+use crate::log::{Change, ChangeLog, LogConfig, Trimmer};
 use crate::value::{self, Item};
 
 const CATALOG: &str = "catalog";
@@ -32,6 +33,7 @@ pub struct EngineConfig {
     /// The account id shown in ARNs.
     pub account_id: String,
     pub durability: Durability,
+    pub log: LogConfig,
 }
 
 /// One change to one item, as the write path records it.
@@ -41,6 +43,8 @@ pub struct Mutation<'a> {
     pub old: Option<Item>,
     /// `None` deletes the item.
     pub new: Option<Item>,
+    /// Streams' `userIdentity` for changes the service makes itself (TTL deletions).
+    pub user_identity: Option<serde_json::Value>,
 }
 
 pub struct Engine {
@@ -53,6 +57,9 @@ pub struct Engine {
     /// Item locks, striped by key hash: held from reading an item's old state to committing.
     locks: Box<[Mutex<()>]>,
     syncer: Syncer,
+    log: Arc<ChangeLog>,
+    /// Declared after `log`'s users so it stops before the database is dropped.
+    _trimmer: Trimmer,
     config: EngineConfig,
 }
 
@@ -91,6 +98,13 @@ impl Engine {
                 db.delete_keyspace(ks)?;
             }
         }
+        let log = Arc::new(ChangeLog::open(
+            &db,
+            &config.region,
+            config.log.enabled,
+            config.log.retention,
+        )?);
+        let trimmer = Trimmer::start(log.clone(), db.clone(), config.log.trim_every);
         let syncer = Syncer::start(db.clone(), config.durability);
         Ok(Engine {
             db,
@@ -100,6 +114,8 @@ impl Engine {
             ddl: Mutex::new(()),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             syncer,
+            log,
+            _trimmer: trimmer,
             config,
         })
     }
@@ -122,6 +138,11 @@ impl Engine {
 
     pub fn syncer(&self) -> &Syncer {
         &self.syncer
+    }
+
+    /// The change log: subscribe to commits and read records.
+    pub fn log(&self) -> &ChangeLog {
+        &self.log
     }
 
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
@@ -233,13 +254,18 @@ impl Engine {
 
     /// THE write path: every change to items goes through here, as one atomic fjall batch.
     /// Returns the ticket to wait for before acknowledging (see [`Syncer`]).
+    ///
+    /// Each changed item gets its change-log record in the same batch; a mutation that changes
+    /// nothing (same item put again, delete of a missing item) writes nothing and has no record,
+    /// but its caller still waits for the previous writes to be durable.
     pub fn commit(&self, mutations: &[Mutation<'_>]) -> Result<Option<Ticket>> {
+        let mutations: Vec<&Mutation<'_>> = mutations.iter().filter(|m| m.old != m.new).collect();
         if mutations.is_empty() {
-            return Ok(None);
+            return Ok(self.syncer.ticket());
         }
         let mut batch = self.db.batch().durability(self.syncer.batch_persist_mode());
         let mut deltas = Vec::with_capacity(mutations.len());
-        for m in mutations {
+        for m in &mutations {
             let old_size = m.old.as_ref().map(value::item_size).unwrap_or(0) as i64;
             match &m.new {
                 Some(item) => {
@@ -253,7 +279,37 @@ impl Engine {
                 }
             }
         }
-        batch.commit()?;
+        if self.log.enabled() {
+            // Sequence numbers are assigned and committed under one lock, so records become
+            // visible in sequence order.
+            let mut state = self.log.lock();
+            let first = self.log.next_seq_locked(&state);
+            for m in &mutations {
+                let (item, size) = match (&m.new, &m.old) {
+                    (Some(n), _) => (n, value::item_size(n)),
+                    (None, Some(o)) => (o, value::item_size(o)),
+                    (None, None) => continue,
+                };
+                let change = Change {
+                    table: &m.table.meta.name,
+                    table_id: m.table.meta.id,
+                    key: &m.key,
+                    keys: m.table.key_attributes(item),
+                    old: m.old.as_ref(),
+                    new: m.new.as_ref(),
+                    size,
+                    user_identity: m.user_identity.clone(),
+                };
+                self.log.append(&mut state, &mut batch, change)?;
+            }
+            if let Err(e) = batch.commit() {
+                self.log.rollback(&mut state, first);
+                return Err(e.into());
+            }
+            self.log.published(&state);
+        } else {
+            batch.commit()?;
+        }
         for (m, (count, size)) in mutations.iter().zip(deltas) {
             m.table.stats.item_count.fetch_add(count, Ordering::Relaxed);
             m.table.stats.size_bytes.fetch_add(size, Ordering::Relaxed);

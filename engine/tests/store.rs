@@ -9,6 +9,7 @@ fn open(dir: &std::path::Path, durability: Durability) -> Engine {
         region: "us-east-1".into(),
         account_id: "000000000000".into(),
         durability,
+        log: Default::default(),
     })
     .expect("open engine")
 }

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value as Json};
 use tributary_engine::value::item_to_json;
-use tributary_engine::EngineError;
+use tributary_engine::{EngineError, Outcome};
 
 use super::AppState;
 
@@ -13,9 +13,15 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const DYNAMODB_NS: &str = "com.amazonaws.dynamodb.v20120810";
 const CORAL_NS: &str = "com.amazon.coral.service";
 
-pub async fn handle(state: &AppState, op: &str, body: &[u8]) -> Response {
+/// Answers one operation of the DynamoDB or DynamoDB Streams protocol; `result` is the
+/// engine's (`None`: unknown operation).
+pub async fn respond(
+    state: &AppState,
+    op: &str,
+    result: Option<Result<Outcome, EngineError>>,
+) -> Response {
     let started = std::time::Instant::now();
-    let Some(result) = state.engine.call(op, body) else {
+    let Some(result) = result else {
         return unknown_operation();
     };
     let result = match result {

@@ -57,7 +57,12 @@ async fn post_root(
         }
     }
     match target.split_once('.') {
-        Some(("DynamoDB_20120810", op)) => dynamodb::handle(&state, op, &body).await,
+        Some(("DynamoDB_20120810", op)) => {
+            dynamodb::respond(&state, op, state.engine.call(op, &body)).await
+        }
+        Some(("DynamoDBStreams_20120810", op)) => {
+            dynamodb::respond(&state, op, state.engine.call_streams(op, &body)).await
+        }
         _ => dynamodb::unknown_operation(),
     }
 }

@@ -70,6 +70,7 @@ pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         key,
         old: old.clone(),
         new: Some(item),
+        user_identity: None,
     }])?;
     drop(guard);
 
@@ -193,6 +194,7 @@ pub fn delete_item(engine: &Engine, req: &Request) -> Result<Outcome> {
             key,
             old: old.clone(),
             new: None,
+            user_identity: None,
         }])?,
         None => None,
     };
@@ -276,6 +278,7 @@ pub fn update_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         key,
         old: old.clone(),
         new: Some(new.clone()),
+        user_identity: None,
     }])?;
     drop(guard);
 

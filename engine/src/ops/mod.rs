@@ -3,6 +3,7 @@
 
 pub mod items;
 pub mod read;
+pub mod streams;
 pub mod tables;
 
 use serde_json::{json, Value as Json};

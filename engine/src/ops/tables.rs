@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::catalog::{KeyAttr, SseSpec, StreamSpec, TableMeta};
+use crate::catalog::{KeyAttr, SseSpec, StreamEpoch, StreamSpec, TableMeta};
 use crate::error::{EngineError, Result};
 use crate::request::{Request, Violations};
 use crate::store::Engine;
@@ -17,8 +17,19 @@ pub fn now_secs() -> f64 {
     (d.as_millis() as f64) / 1000.0
 }
 
-/// A stream label: the ISO-8601 time the stream was enabled, as DynamoDB shows it.
-fn stream_label() -> String {
+/// A stream label: the ISO-8601 time the stream was enabled, as DynamoDB shows it; never equal
+/// to the previous label (a re-enabled stream is a new stream with a new ARN).
+fn stream_label(previous: Option<&str>) -> String {
+    loop {
+        let label = label_now();
+        if Some(label.as_str()) != previous {
+            return label;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+fn label_now() -> String {
     let now = now_secs();
     let secs = now.floor() as i64;
     let millis = ((now - now.floor()) * 1000.0).round() as i64;
@@ -281,9 +292,21 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
 
     let stream = read_stream_spec(req)?.map(|(enabled, view)| StreamSpec {
         enabled,
-        label: enabled.then(stream_label),
+        label: enabled.then(|| stream_label(None)),
         view_type: view,
     });
+    let streams: Vec<StreamEpoch> = stream
+        .iter()
+        .filter_map(|s| {
+            Some(StreamEpoch {
+                label: s.label.clone()?,
+                view_type: s.view_type.clone()?,
+                start_seq: engine.log().next_seq(),
+                end_seq: None,
+                created_at: now_secs(),
+            })
+        })
+        .collect();
     let sse = read_sse_spec(req)?;
     let table_class = req.str("TableClass")?.unwrap_or("STANDARD").to_owned();
     let mut v = Violations::new();
@@ -319,6 +342,7 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         decreases_today: 0,
         pay_per_request_since: pay_per_request.then_some(now),
         stream,
+        streams,
         sse,
         table_class,
         deletion_protection: req.bool("DeletionProtectionEnabled")?.unwrap_or(false),
@@ -512,13 +536,26 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
                 "Table already has no enabled stream",
             ));
         }
+        let previous = meta.stream.as_ref().and_then(|s| s.label.clone());
+        let label = if enabled {
+            let label = stream_label(previous.as_deref());
+            meta.streams.push(StreamEpoch {
+                label: label.clone(),
+                view_type: view.clone().unwrap_or_default(),
+                start_seq: engine.log().next_seq(),
+                end_seq: None,
+                created_at: now_secs(),
+            });
+            Some(label)
+        } else {
+            if let Some(last) = meta.streams.last_mut() {
+                last.end_seq.get_or_insert(engine.log().next_seq());
+            }
+            previous
+        };
         meta.stream = Some(StreamSpec {
             enabled,
-            label: if enabled {
-                Some(stream_label())
-            } else {
-                meta.stream.as_ref().and_then(|s| s.label.clone())
-            },
+            label,
             view_type: if enabled { view } else { None },
         });
         status = "UPDATING";

@@ -1,0 +1,480 @@
+//! The change log: one record per item change, written in the same fjall batch as the item.
+//!
+//! Layout: keyspace `log`, key = `table id (u64 BE) ‖ shard (u16 BE) ‖ sequence number (u64
+//! BE)`, value = the record as JSON. Each table's log has [`SHARDS`] shards chosen by the hash
+//! of the item's partition key, so every change of one item lands in one shard, in order.
+//! Sequence numbers come from one engine-wide counter assigned under the commit lock, so they
+//! strictly increase within every shard and records become visible in sequence order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use serde_json::{json, Value as Json};
+use tokio::sync::watch;
+
+use crate::error::{EngineError, Result};
+use crate::value::{item_from_json, item_to_json, Item};
+
+/// Shards per table.
+pub const SHARDS: u16 = 4;
+const LOG: &str = "log";
+/// Catalog-like keys kept in the log keyspace itself, after every record key (0xFF prefix).
+const TRIM_PREFIX: &[u8] = b"\xFFtrim/";
+
+/// INSERT, MODIFY or REMOVE, as DynamoDB Streams names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventName {
+    Insert,
+    Modify,
+    Remove,
+}
+
+impl EventName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventName::Insert => "INSERT",
+            EventName::Modify => "MODIFY",
+            EventName::Remove => "REMOVE",
+        }
+    }
+
+    fn parse(s: &str) -> Option<EventName> {
+        match s {
+            "INSERT" => Some(EventName::Insert),
+            "MODIFY" => Some(EventName::Modify),
+            "REMOVE" => Some(EventName::Remove),
+            _ => None,
+        }
+    }
+}
+
+/// One change of one item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRecord {
+    pub table: String,
+    pub table_id: u64,
+    pub shard: u16,
+    pub seq: u64,
+    pub event: EventName,
+    pub keys: Item,
+    pub old: Option<Item>,
+    pub new: Option<Item>,
+    /// Milliseconds since the epoch at commit.
+    pub created_ms: u64,
+    /// DynamoDB size of the item after (or, for REMOVE, before) the change.
+    pub size: usize,
+    /// Streams' `userIdentity`, set for changes made by the service (TTL deletions).
+    pub user_identity: Option<Json>,
+    /// Region whose client made the change.
+    pub origin: String,
+    /// Hybrid logical clock: milliseconds << 16 | logical counter.
+    pub hlc: u64,
+}
+
+impl LogRecord {
+    fn to_json(&self) -> Json {
+        json!({
+            "t": self.table, "id": self.table_id, "sh": self.shard, "seq": self.seq,
+            "ev": self.event.as_str(), "k": item_to_json(&self.keys),
+            "o": self.old.as_ref().map(item_to_json), "n": self.new.as_ref().map(item_to_json),
+            "ts": self.created_ms, "sz": self.size, "ui": self.user_identity,
+            "or": self.origin, "hlc": self.hlc,
+        })
+    }
+
+    fn from_json(bytes: &[u8]) -> Result<LogRecord> {
+        let corrupt = || EngineError::Internal("corrupt change-log record".into());
+        let j: Json = serde_json::from_slice(bytes).map_err(|_| corrupt())?;
+        let u = |k: &str| j[k].as_u64().ok_or_else(corrupt);
+        let s = |k: &str| j[k].as_str().map(str::to_owned).ok_or_else(corrupt);
+        let item = |k: &str| -> Result<Option<Item>> {
+            match &j[k] {
+                Json::Null => Ok(None),
+                v => item_from_json(v).map(Some),
+            }
+        };
+        Ok(LogRecord {
+            table: s("t")?,
+            table_id: u("id")?,
+            shard: u("sh")? as u16,
+            seq: u("seq")?,
+            event: EventName::parse(&s("ev")?).ok_or_else(corrupt)?,
+            keys: item("k")?.unwrap_or_default(),
+            old: item("o")?,
+            new: item("n")?,
+            created_ms: u("ts")?,
+            size: u("sz")? as usize,
+            user_identity: Some(j["ui"].clone()).filter(|v| !v.is_null()),
+            origin: s("or")?,
+            hlc: u("hlc")?,
+        })
+    }
+}
+
+/// A change to be recorded (the write path fills in sequence number, time and clock).
+pub struct Change<'a> {
+    pub table: &'a str,
+    pub table_id: u64,
+    /// The item's storage key (its first bytes are the partition-key hash).
+    pub key: &'a [u8],
+    pub keys: Item,
+    pub old: Option<&'a Item>,
+    pub new: Option<&'a Item>,
+    pub size: usize,
+    pub user_identity: Option<Json>,
+}
+
+/// Sequence-number and clock state, guarded by the commit lock.
+pub struct CommitState {
+    next_seq: u64,
+    hlc: u64,
+}
+
+pub struct ChangeLog {
+    ks: Keyspace,
+    state: Mutex<CommitState>,
+    /// The last committed sequence number: subscribers wait on it.
+    last: watch::Sender<u64>,
+    region: String,
+    enabled: bool,
+    retention: Duration,
+    trim: Mutex<HashMap<(u64, u16), u64>>,
+}
+
+/// Change-log settings.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Bench-only: `false` writes no records (to measure the log's cost).
+    pub enabled: bool,
+    /// Records older than this are trimmed (DynamoDB Streams keeps 24 hours).
+    pub retention: Duration,
+    /// How often the trimmer runs.
+    pub trim_every: Duration,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            enabled: true,
+            retention: Duration::from_secs(24 * 3600),
+            trim_every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The shard of an item: its storage key starts with the partition-key hash.
+pub fn shard_of(storage_key: &[u8]) -> u16 {
+    let h = match storage_key {
+        [a, b, c, d, ..] => u32::from_be_bytes([*a, *b, *c, *d]),
+        _ => 0,
+    };
+    (h % u32::from(SHARDS)) as u16
+}
+
+fn record_key(table_id: u64, shard: u16, seq: u64) -> [u8; 18] {
+    let mut k = [0u8; 18];
+    k[..8].copy_from_slice(&table_id.to_be_bytes());
+    k[8..10].copy_from_slice(&shard.to_be_bytes());
+    k[10..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+impl ChangeLog {
+    pub fn open(db: &Database, region: &str, enabled: bool, retention: Duration) -> Result<Self> {
+        let ks = db.keyspace(LOG, KeyspaceCreateOptions::default)?;
+        // The highest sequence number is the largest seq of any record; records are keyed by
+        // table first, so look at the last record of every shard that has one.
+        let mut max_seq = 0u64;
+        let mut max_hlc = 0u64;
+        let mut trim = HashMap::new();
+        for guard in ks.prefix(TRIM_PREFIX) {
+            let (k, v) = guard.into_inner()?;
+            if let (Ok(id), Ok(seq)) = (
+                <[u8; 10]>::try_from(&k[TRIM_PREFIX.len()..]),
+                <[u8; 8]>::try_from(&v[..]),
+            ) {
+                let table =
+                    u64::from_be_bytes([id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7]]);
+                let shard = u16::from_be_bytes([id[8], id[9]]);
+                let seq = u64::from_be_bytes(seq);
+                max_seq = max_seq.max(seq);
+                trim.insert((table, shard), seq);
+            }
+        }
+        let mut cursor: Vec<u8> = Vec::new();
+        loop {
+            // Seek to the last record below the next (table, shard) boundary.
+            let next = ks
+                .range(cursor.clone()..TRIM_PREFIX.to_vec())
+                .next()
+                .map(|g| g.key())
+                .transpose()?;
+            let Some(first) = next else { break };
+            if first.len() != 18 {
+                break;
+            }
+            let group = &first[..10];
+            let mut end = group.to_vec();
+            end.extend_from_slice(&[0xFF; 8]);
+            if let Some(g) = ks.range(group.to_vec()..=end.clone()).next_back() {
+                let (_, v) = g.into_inner()?;
+                let r = LogRecord::from_json(&v)?;
+                max_seq = max_seq.max(r.seq);
+                max_hlc = max_hlc.max(r.hlc);
+            }
+            cursor = end;
+            cursor.push(0);
+        }
+        let (last, _) = watch::channel(max_seq);
+        Ok(ChangeLog {
+            ks,
+            state: Mutex::new(CommitState {
+                next_seq: max_seq + 1,
+                hlc: max_hlc,
+            }),
+            last,
+            region: region.to_owned(),
+            enabled,
+            retention,
+            trim: Mutex::new(trim),
+        })
+    }
+
+    /// Whether records are written (a bench-only switch turns it off).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Takes the commit lock: hold it from [`ChangeLog::append`] until the batch committed.
+    pub fn lock(&self) -> MutexGuard<'_, CommitState> {
+        self.state.lock()
+    }
+
+    /// Adds the change's record to `batch`; returns its sequence number.
+    pub fn append(
+        &self,
+        state: &mut CommitState,
+        batch: &mut OwnedWriteBatch,
+        c: Change<'_>,
+    ) -> Result<u64> {
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let ms = now_ms();
+        state.hlc = (ms << 16).max(state.hlc + 1);
+        let shard = shard_of(c.key);
+        let event = match (c.old, c.new) {
+            (None, _) => EventName::Insert,
+            (Some(_), Some(_)) => EventName::Modify,
+            (Some(_), None) => EventName::Remove,
+        };
+        let record = LogRecord {
+            table: c.table.to_owned(),
+            table_id: c.table_id,
+            shard,
+            seq,
+            event,
+            keys: c.keys,
+            old: c.old.cloned(),
+            new: c.new.cloned(),
+            created_ms: ms,
+            size: c.size,
+            user_identity: c.user_identity,
+            origin: self.region.clone(),
+            hlc: state.hlc,
+        };
+        batch.insert(
+            &self.ks,
+            record_key(c.table_id, shard, seq).to_vec(),
+            serde_json::to_vec(&record.to_json())?,
+        );
+        Ok(seq)
+    }
+
+    /// After a successful commit: wakes subscribers.
+    pub fn published(&self, state: &CommitState) {
+        self.last.send_replace(state.next_seq - 1);
+    }
+
+    /// Undoes sequence numbers handed out to a batch that failed to commit.
+    pub fn rollback(&self, state: &mut CommitState, first_seq: u64) {
+        state.next_seq = first_seq;
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.state.lock().next_seq
+    }
+
+    pub fn next_seq_locked(&self, state: &CommitState) -> u64 {
+        state.next_seq
+    }
+
+    /// The last committed sequence number; `changed()` on the receiver wakes on every commit.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.last.subscribe()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        *self.last.borrow()
+    }
+
+    /// Records of one shard with `from <= seq < to`, at most `limit`.
+    pub fn read(
+        &self,
+        table_id: u64,
+        shard: u16,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<LogRecord>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let range =
+            record_key(table_id, shard, from).to_vec()..record_key(table_id, shard, to).to_vec();
+        let mut out = Vec::new();
+        for guard in self.ks.range(range).take(limit) {
+            let (_, v) = guard.into_inner()?;
+            out.push(LogRecord::from_json(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// The sequence number of the last record of one shard with `from <= seq < to`.
+    pub fn last_before(
+        &self,
+        table_id: u64,
+        shard: u16,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<u64>> {
+        if from >= to {
+            return Ok(None);
+        }
+        let range =
+            record_key(table_id, shard, from).to_vec()..record_key(table_id, shard, to).to_vec();
+        match self.ks.range(range).next_back() {
+            Some(g) => {
+                let k = g.key()?;
+                Ok(k.get(10..18)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The lowest sequence number that may still be read in a shard (everything below it was
+    /// trimmed); 0 when nothing was trimmed.
+    pub fn trim_horizon(&self, table_id: u64, shard: u16) -> u64 {
+        self.trim
+            .lock()
+            .get(&(table_id, shard))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Deletes records older than the retention period; returns how many.
+    pub fn trim_expired(&self, db: &Database) -> Result<usize> {
+        let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
+        let mut removed = 0;
+        let mut cursor: Vec<u8> = Vec::new();
+        loop {
+            let next = self
+                .ks
+                .range(cursor.clone()..TRIM_PREFIX.to_vec())
+                .next()
+                .map(|g| g.key())
+                .transpose()?;
+            let Some(first) = next else { break };
+            if first.len() != 18 {
+                break;
+            }
+            let group = first[..10].to_vec();
+            let mut end = group.clone();
+            end.extend_from_slice(&[0xFF; 8]);
+            let mut batch = db.batch();
+            let mut horizon = None;
+            for guard in self.ks.range(group.clone()..=end.clone()) {
+                let (k, v) = guard.into_inner()?;
+                let r = LogRecord::from_json(&v)?;
+                if r.created_ms >= cutoff {
+                    break;
+                }
+                batch.remove(&self.ks, k.to_vec());
+                horizon = Some(r.seq + 1);
+                removed += 1;
+                if removed % 10_000 == 0 {
+                    break;
+                }
+            }
+            if let Some(h) = horizon {
+                let mut tk = TRIM_PREFIX.to_vec();
+                tk.extend_from_slice(&group);
+                batch.insert(&self.ks, tk, h.to_be_bytes().to_vec());
+                batch.commit()?;
+                let table = u64::from_be_bytes(group[..8].try_into().unwrap_or([0; 8]));
+                let shard = u16::from_be_bytes([group[8], group[9]]);
+                self.trim.lock().insert((table, shard), h);
+                if removed % 10_000 == 0 {
+                    continue; // more to trim in this shard
+                }
+            }
+            cursor = end;
+            cursor.push(0);
+        }
+        Ok(removed)
+    }
+}
+
+/// Runs [`ChangeLog::trim_expired`] every `every` until stopped.
+pub struct Trimmer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Trimmer {
+    pub fn start(log: Arc<ChangeLog>, db: Database, every: Duration) -> Trimmer {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("log-trimmer".into())
+            .spawn(move || loop {
+                {
+                    let mut stopped = s.0.lock();
+                    if !*stopped {
+                        s.1.wait_for(&mut stopped, every);
+                    }
+                    if *stopped {
+                        return;
+                    }
+                }
+                match log.trim_expired(&db) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(records = n, "trimmed expired change-log records"),
+                    Err(e) => tracing::warn!("change-log trimming failed: {e}"),
+                }
+            })
+            .ok();
+        Trimmer { stop, thread }
+    }
+}
+
+impl Drop for Trimmer {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _joined = t.join();
+        }
+    }
+}
