@@ -439,3 +439,131 @@ pub async fn pk_sk_table(client: &Client, name: &str) {
     )
     .await;
 }
+
+/// A DynamoDB Streams client for the same endpoint.
+pub fn streams_client_for(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    let conf = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(conf)
+}
+
+/// Creates a table (pk S, optional sk N) with a stream of the given view type; returns the
+/// stream ARN.
+pub async fn stream_table(
+    client: &Client,
+    name: &str,
+    with_sk: bool,
+    view: aws_sdk_dynamodb::types::StreamViewType,
+) -> String {
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("def"),
+        )
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(view)
+                .build()
+                .expect("stream spec"),
+        );
+    if with_sk {
+        req = req
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("sk")
+                    .key_type(KeyType::Range)
+                    .build()
+                    .expect("key"),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("sk")
+                    .attribute_type(ScalarAttributeType::N)
+                    .build()
+                    .expect("def"),
+            );
+    }
+    let out = req.send().await.expect("create table with stream");
+    wait_active(client, name).await;
+    out.table_description()
+        .and_then(|t| t.latest_stream_arn())
+        .expect("LatestStreamArn")
+        .to_owned()
+}
+
+/// Every record of a stream, shard by shard from TRIM_HORIZON, following NextShardIterator
+/// until a page comes back empty (or the shard is closed).
+pub async fn read_stream(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    arn: &str,
+) -> Vec<(String, aws_sdk_dynamodbstreams::types::Record)> {
+    use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+    let desc = streams
+        .describe_stream()
+        .stream_arn(arn)
+        .send()
+        .await
+        .expect("describe stream");
+    let mut out = Vec::new();
+    for shard in desc.stream_description().expect("desc").shards() {
+        let shard_id = shard.shard_id().expect("shard id").to_owned();
+        let mut it = streams
+            .get_shard_iterator()
+            .stream_arn(arn)
+            .shard_id(&shard_id)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .expect("iterator")
+            .shard_iterator()
+            .map(str::to_owned);
+        while let Some(token) = it {
+            let page = streams
+                .get_records()
+                .shard_iterator(token)
+                .send()
+                .await
+                .expect("get records");
+            if page.records().is_empty() {
+                break;
+            }
+            out.extend(page.records().iter().map(|r| (shard_id.clone(), r.clone())));
+            it = page.next_shard_iterator().map(str::to_owned);
+        }
+    }
+    out
+}
+
+/// The numeric value of a stream sequence number.
+pub fn seq_of(r: &aws_sdk_dynamodbstreams::types::Record) -> u128 {
+    r.dynamodb()
+        .and_then(|d| d.sequence_number())
+        .expect("SequenceNumber")
+        .parse()
+        .expect("numeric SequenceNumber")
+}
