@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use tokio::sync::watch;
 
 use crate::error::{EngineError, Result};
-use crate::value::{item_from_json, item_to_json, Item};
+use crate::value::{item_from_json, Item};
 
 /// Shards per table.
 pub const SHARDS: u16 = 4;
@@ -74,21 +74,36 @@ pub struct LogRecord {
     pub hlc: u64,
 }
 
-impl LogRecord {
-    fn to_json(&self) -> Json {
-        json!({
-            "t": self.table, "id": self.table_id, "sh": self.shard, "seq": self.seq,
-            "ev": self.event.as_str(), "k": item_to_json(&self.keys),
-            "o": self.old.as_ref().map(item_to_json), "n": self.new.as_ref().map(item_to_json),
-            "ts": self.created_ms, "sz": self.size, "ui": self.user_identity,
-            "or": self.origin, "hlc": self.hlc,
-        })
-    }
+/// The stored form of a record: `created_ms (u64 BE) ‖ hlc (u64 BE) ‖ JSON body`; the
+/// sequence number is in the key. The body is serialized before the commit lock is taken,
+/// so only the header is written under it.
+#[derive(serde::Serialize)]
+struct StoredBody<'a> {
+    t: &'a str,
+    ev: &'static str,
+    k: &'a Item,
+    o: Option<&'a Item>,
+    n: Option<&'a Item>,
+    sz: usize,
+    ui: Option<&'a Json>,
+    or: &'a str,
+}
 
-    fn from_json(bytes: &[u8]) -> Result<LogRecord> {
+const HEADER: usize = 16;
+
+/// A record serialized and waiting for its sequence number (see [`ChangeLog::prepare`]).
+pub struct Prepared {
+    table_id: u64,
+    shard: u16,
+    body: Vec<u8>,
+}
+
+impl LogRecord {
+    fn decode(key: &[u8], value: &[u8]) -> Result<LogRecord> {
         let corrupt = || EngineError::Internal("corrupt change-log record".into());
-        let j: Json = serde_json::from_slice(bytes).map_err(|_| corrupt())?;
-        let u = |k: &str| j[k].as_u64().ok_or_else(corrupt);
+        let (table_id, shard, seq) = split_key(key).ok_or_else(corrupt)?;
+        let (created_ms, hlc) = header(value).ok_or_else(corrupt)?;
+        let j: Json = serde_json::from_slice(&value[HEADER..]).map_err(|_| corrupt())?;
         let s = |k: &str| j[k].as_str().map(str::to_owned).ok_or_else(corrupt);
         let item = |k: &str| -> Result<Option<Item>> {
             match &j[k] {
@@ -98,20 +113,36 @@ impl LogRecord {
         };
         Ok(LogRecord {
             table: s("t")?,
-            table_id: u("id")?,
-            shard: u("sh")? as u16,
-            seq: u("seq")?,
+            table_id,
+            shard,
+            seq,
             event: EventName::parse(&s("ev")?).ok_or_else(corrupt)?,
             keys: item("k")?.unwrap_or_default(),
             old: item("o")?,
             new: item("n")?,
-            created_ms: u("ts")?,
-            size: u("sz")? as usize,
+            created_ms,
+            size: j["sz"].as_u64().ok_or_else(corrupt)? as usize,
             user_identity: Some(j["ui"].clone()).filter(|v| !v.is_null()),
             origin: s("or")?,
-            hlc: u("hlc")?,
+            hlc,
         })
     }
+}
+
+fn split_key(key: &[u8]) -> Option<(u64, u16, u64)> {
+    let k: &[u8; 18] = key.try_into().ok()?;
+    Some((
+        u64::from_be_bytes(k[..8].try_into().ok()?),
+        u16::from_be_bytes([k[8], k[9]]),
+        u64::from_be_bytes(k[10..].try_into().ok()?),
+    ))
+}
+
+fn header(value: &[u8]) -> Option<(u64, u64)> {
+    Some((
+        u64::from_be_bytes(value.get(..8)?.try_into().ok()?),
+        u64::from_be_bytes(value.get(8..HEADER)?.try_into().ok()?),
+    ))
 }
 
 /// A change to be recorded (the write path fills in sequence number, time and clock).
@@ -227,10 +258,11 @@ impl ChangeLog {
             let mut end = group.to_vec();
             end.extend_from_slice(&[0xFF; 8]);
             if let Some(g) = ks.range(group.to_vec()..=end.clone()).next_back() {
-                let (_, v) = g.into_inner()?;
-                let r = LogRecord::from_json(&v)?;
-                max_seq = max_seq.max(r.seq);
-                max_hlc = max_hlc.max(r.hlc);
+                let (k, v) = g.into_inner()?;
+                if let (Some((_, _, seq)), Some((_, hlc))) = (split_key(&k), header(&v)) {
+                    max_seq = max_seq.max(seq);
+                    max_hlc = max_hlc.max(hlc);
+                }
             }
             cursor = end;
             cursor.push(0);
@@ -260,44 +292,54 @@ impl ChangeLog {
         self.state.lock()
     }
 
-    /// Adds the change's record to `batch`; returns its sequence number.
-    pub fn append(
-        &self,
-        state: &mut CommitState,
-        batch: &mut OwnedWriteBatch,
-        c: Change<'_>,
-    ) -> Result<u64> {
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        let ms = now_ms();
-        state.hlc = (ms << 16).max(state.hlc + 1);
-        let shard = shard_of(c.key);
+    /// Serializes a change's record (before the commit lock is taken).
+    pub fn prepare(&self, c: Change<'_>) -> Result<Prepared> {
         let event = match (c.old, c.new) {
             (None, _) => EventName::Insert,
             (Some(_), Some(_)) => EventName::Modify,
             (Some(_), None) => EventName::Remove,
         };
-        let record = LogRecord {
-            table: c.table.to_owned(),
+        let mut body = vec![0u8; HEADER];
+        serde_json::to_writer(
+            &mut body,
+            &StoredBody {
+                t: c.table,
+                ev: event.as_str(),
+                k: &c.keys,
+                o: c.old,
+                n: c.new,
+                sz: c.size,
+                ui: c.user_identity.as_ref(),
+                or: &self.region,
+            },
+        )?;
+        Ok(Prepared {
             table_id: c.table_id,
-            shard,
-            seq,
-            event,
-            keys: c.keys,
-            old: c.old.cloned(),
-            new: c.new.cloned(),
-            created_ms: ms,
-            size: c.size,
-            user_identity: c.user_identity,
-            origin: self.region.clone(),
-            hlc: state.hlc,
-        };
+            shard: shard_of(c.key),
+            body,
+        })
+    }
+
+    /// Under the commit lock: gives the record its sequence number, time and clock, and adds
+    /// it to `batch`. Returns the sequence number.
+    pub fn append(
+        &self,
+        state: &mut CommitState,
+        batch: &mut OwnedWriteBatch,
+        mut p: Prepared,
+    ) -> u64 {
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let ms = now_ms();
+        state.hlc = (ms << 16).max(state.hlc + 1);
+        p.body[..8].copy_from_slice(&ms.to_be_bytes());
+        p.body[8..HEADER].copy_from_slice(&state.hlc.to_be_bytes());
         batch.insert(
             &self.ks,
-            record_key(c.table_id, shard, seq).to_vec(),
-            serde_json::to_vec(&record.to_json())?,
+            record_key(p.table_id, p.shard, seq).to_vec(),
+            p.body,
         );
-        Ok(seq)
+        seq
     }
 
     /// After a successful commit: wakes subscribers.
@@ -318,9 +360,11 @@ impl ChangeLog {
         state.next_seq
     }
 
-    /// The last committed sequence number; `changed()` on the receiver wakes on every commit.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.last.subscribe()
+    /// A subscription to commits: wakes at once when new records are committed.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            rx: self.last.subscribe(),
+        }
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -343,8 +387,8 @@ impl ChangeLog {
             record_key(table_id, shard, from).to_vec()..record_key(table_id, shard, to).to_vec();
         let mut out = Vec::new();
         for guard in self.ks.range(range).take(limit) {
-            let (_, v) = guard.into_inner()?;
-            out.push(LogRecord::from_json(&v)?);
+            let (k, v) = guard.into_inner()?;
+            out.push(LogRecord::decode(&k, &v)?);
         }
         Ok(out)
     }
@@ -406,12 +450,14 @@ impl ChangeLog {
             let mut horizon = None;
             for guard in self.ks.range(group.clone()..=end.clone()) {
                 let (k, v) = guard.into_inner()?;
-                let r = LogRecord::from_json(&v)?;
-                if r.created_ms >= cutoff {
+                let corrupt = || EngineError::Internal("corrupt change-log record".into());
+                let (_, _, seq) = split_key(&k).ok_or_else(corrupt)?;
+                let (created_ms, _) = header(&v).ok_or_else(corrupt)?;
+                if created_ms >= cutoff {
                     break;
                 }
                 batch.remove(&self.ks, k.to_vec());
-                horizon = Some(r.seq + 1);
+                horizon = Some(seq + 1);
                 removed += 1;
                 if removed % 10_000 == 0 {
                     break;
@@ -433,6 +479,34 @@ impl ChangeLog {
             cursor.push(0);
         }
         Ok(removed)
+    }
+}
+
+/// Wakes its owner when records are committed (the runtime and replication use it instead
+/// of polling): `after(seq).await` returns once a record with a higher sequence number exists,
+/// then [`ChangeLog::read`] fetches them.
+pub struct Subscription {
+    rx: watch::Receiver<u64>,
+}
+
+impl Subscription {
+    /// Waits until the last committed sequence number is above `seq`, and returns it.
+    /// Returns at once if it already is; returns the current value if the log was closed.
+    pub async fn after(&mut self, seq: u64) -> u64 {
+        loop {
+            let last = *self.rx.borrow_and_update();
+            if last > seq {
+                return last;
+            }
+            if self.rx.changed().await.is_err() {
+                return *self.rx.borrow();
+            }
+        }
+    }
+
+    /// The last committed sequence number.
+    pub fn last(&self) -> u64 {
+        *self.rx.borrow()
     }
 }
 

@@ -280,17 +280,14 @@ impl Engine {
             }
         }
         if self.log.enabled() {
-            // Sequence numbers are assigned and committed under one lock, so records become
-            // visible in sequence order.
-            let mut state = self.log.lock();
-            let first = self.log.next_seq_locked(&state);
+            let mut records = Vec::with_capacity(mutations.len());
             for m in &mutations {
                 let (item, size) = match (&m.new, &m.old) {
                     (Some(n), _) => (n, value::item_size(n)),
                     (None, Some(o)) => (o, value::item_size(o)),
                     (None, None) => continue,
                 };
-                let change = Change {
+                records.push(self.log.prepare(Change {
                     table: &m.table.meta.name,
                     table_id: m.table.meta.id,
                     key: &m.key,
@@ -299,8 +296,14 @@ impl Engine {
                     new: m.new.as_ref(),
                     size,
                     user_identity: m.user_identity.clone(),
-                };
-                self.log.append(&mut state, &mut batch, change)?;
+                })?);
+            }
+            // Sequence numbers are assigned and committed under one lock, so records become
+            // visible in sequence order.
+            let mut state = self.log.lock();
+            let first = self.log.next_seq_locked(&state);
+            for r in records {
+                self.log.append(&mut state, &mut batch, r);
             }
             if let Err(e) = batch.commit() {
                 self.log.rollback(&mut state, first);

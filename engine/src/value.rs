@@ -266,7 +266,42 @@ pub fn item_size(item: &Item) -> usize {
 
 /// Storage form of an item (its wire JSON), read back with [`decode_item`].
 pub fn encode_item(item: &Item) -> Vec<u8> {
-    serde_json::to_vec(&item_to_json(item)).unwrap_or_default()
+    serde_json::to_vec(item).unwrap_or_default()
+}
+
+/// Serializes as the wire JSON (`{"S":"..."}`), the same as [`AttributeValue::to_json`]
+/// without building a `serde_json::Value` first (the write path's hot spot).
+impl serde::Serialize for AttributeValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Seq<'a, T, F>(&'a [T], F);
+        impl<T, F: Fn(&T) -> String> serde::Serialize for Seq<'_, T, F> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(&self.1))
+            }
+        }
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            AttributeValue::S(v) => m.serialize_entry("S", v)?,
+            AttributeValue::N(n) => m.serialize_entry("N", &n.to_string())?,
+            AttributeValue::B(b) => m.serialize_entry("B", &B64.encode(b))?,
+            AttributeValue::Bool(b) => m.serialize_entry("BOOL", b)?,
+            AttributeValue::Null => m.serialize_entry("NULL", &true)?,
+            AttributeValue::M(item) => m.serialize_entry("M", item)?,
+            AttributeValue::L(l) => m.serialize_entry("L", l)?,
+            AttributeValue::Ss(v) => m.serialize_entry("SS", v)?,
+            AttributeValue::Ns(v) => {
+                m.serialize_entry("NS", &Seq(v, |n: &Number| n.to_string()))?
+            }
+            AttributeValue::Bs(v) => {
+                m.serialize_entry("BS", &Seq(v, |b: &Vec<u8>| B64.encode(b)))?
+            }
+        }
+        m.end()
+    }
 }
 
 pub fn decode_item(bytes: &[u8]) -> Result<Item> {
