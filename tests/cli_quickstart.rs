@@ -1,6 +1,6 @@
-//! The README quick start, run with the real AWS CLI against the real server. The commands
-//! live in `tests/cli_quickstart.commands` (one per line, `$ENDPOINT` for the endpoint) so the
-//! README can quote exactly what this test runs.
+//! The README quick start, run verbatim with the real AWS CLI against the real server: the
+//! test takes the quick start's AWS CLI block from README.md, joins continued lines, and runs
+//! each command (after the block's `export`s) with only the endpoint address replaced.
 
 mod common;
 
@@ -9,7 +9,29 @@ use std::process::Command;
 
 use common::*;
 
-const COMMANDS: &str = include_str!("cli_quickstart.commands");
+const README: &str = include_str!("../README.md");
+const README_ENDPOINT: &str = "http://127.0.0.1:8000";
+
+/// The quick start's AWS CLI block: the first ```sh block of the "Quick start" section that
+/// runs `aws`, as logical lines (backslash continuations joined).
+fn quick_start_commands() -> Vec<String> {
+    let section = README
+        .split("\n## ")
+        .find(|s| s.starts_with("Quick start"))
+        .expect("README has a Quick start section");
+    let block = section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("aws dynamodb"))
+        .expect("Quick start has an AWS CLI block");
+    block
+        .replace("\\\n", " ")
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
 
 const HOW_TO_INSTALL: &str = "the AWS CLI is needed for this test and was not found: run `bash .ci/run` \
      (it installs it when missing), or `python3 -m venv .venv-awscli && .venv-awscli/bin/pip install awscli` \
@@ -52,11 +74,10 @@ fn readme_quick_start_works_with_the_aws_cli() {
 
     let server = Server::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let commands: Vec<&str> = COMMANDS
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let lines = quick_start_commands();
+    let exports: Vec<&String> = lines.iter().filter(|l| l.starts_with("export ")).collect();
+    let commands: Vec<&String> = lines.iter().filter(|l| !l.starts_with("export ")).collect();
+    assert!(!exports.is_empty(), "the block sets credentials");
     assert!(
         commands.len() >= 4,
         "create-table, put-item, get-item and query at least"
@@ -65,19 +86,23 @@ fn readme_quick_start_works_with_the_aws_cli() {
     for line in &commands {
         assert!(line.starts_with("aws dynamodb "), "{line}");
         assert!(
-            line.contains("--endpoint-url $ENDPOINT"),
+            line.contains(&format!("--endpoint-url {README_ENDPOINT}")),
             "every command names the endpoint: {line}"
         );
+        let line = line.replace(README_ENDPOINT, &server.endpoint());
         // `aws` in the line runs the CLI found above, with a time limit.
-        let script = format!("aws() {{ timeout 120 \"$AWS_CLI_BIN\" \"$@\"; }}\n{line}");
+        let script = format!(
+            "aws() {{ timeout 120 \"$AWS_CLI_BIN\" \"$@\"; }}\n{}\n{line}",
+            exports
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         let out = Command::new("bash")
             .arg("-c")
             .arg(&script)
             .env("AWS_CLI_BIN", &cli)
-            .env("ENDPOINT", server.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "local")
-            .env("AWS_SECRET_ACCESS_KEY", "local")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_DEFAULT_OUTPUT", "json")
             .env("AWS_PAGER", "")
             .env("AWS_CONFIG_FILE", dir.path().join("config"))
@@ -98,7 +123,7 @@ fn readme_quick_start_works_with_the_aws_cli() {
             out.status,
             server.log_text()
         );
-        outputs.push((line.to_string(), stdout));
+        outputs.push((line, stdout));
     }
     let json = |verb: &str| -> serde_json::Value {
         let (line, out) = outputs
