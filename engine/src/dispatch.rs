@@ -19,6 +19,10 @@ pub const OPERATIONS: &[&str] = &[
     "DeleteItem",
     "Query",
     "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
 ];
 
 impl Engine {
@@ -36,6 +40,10 @@ impl Engine {
             "DeleteItem" => ops::items::delete_item,
             "Query" => ops::read::query,
             "Scan" => ops::read::scan,
+            "BatchGetItem" => ops::batch::batch_get_item,
+            "BatchWriteItem" => ops::batch::batch_write_item,
+            "TransactWriteItems" => ops::transact::transact_write_items,
+            "TransactGetItems" => ops::transact::transact_get_items,
             _ => return None,
         };
         Some(Request::parse(body).and_then(|req| op(self, &req)))

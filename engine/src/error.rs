@@ -20,6 +20,15 @@ pub enum EngineError {
     /// for ReturnValuesOnConditionCheckFailure=ALL_OLD.
     #[error("{message}")]
     ConditionalCheckFailed { message: String, item: Option<Item> },
+    /// A transaction was not applied; one reason per action, in order.
+    #[error("{message}")]
+    TransactionCanceled {
+        message: String,
+        reasons: Vec<serde_json::Value>,
+    },
+    /// A ClientRequestToken reused with different parameters.
+    #[error("{0}")]
+    IdempotentParameterMismatch(String),
     /// DynamoDB Streams: a shard iterator older than 15 minutes.
     #[error("{0}")]
     ExpiredIterator(String),
@@ -61,6 +70,8 @@ impl EngineError {
             EngineError::LimitExceeded(_) => "LimitExceededException",
             EngineError::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
             EngineError::ExpiredIterator(_) => "ExpiredIteratorException",
+            EngineError::TransactionCanceled { .. } => "TransactionCanceledException",
+            EngineError::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
             EngineError::TrimmedDataAccess(_) => "TrimmedDataAccessException",
             EngineError::Storage(_) | EngineError::Internal(_) => "InternalServerError",
         }

@@ -58,6 +58,7 @@ pub struct Engine {
     locks: Box<[Mutex<()>]>,
     syncer: Syncer,
     log: Arc<ChangeLog>,
+    tx_tokens: Mutex<crate::ops::transact::Tokens>,
     /// Declared after `log`'s users so it stops before the database is dropped.
     _trimmer: Trimmer,
     config: EngineConfig,
@@ -115,6 +116,7 @@ impl Engine {
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             syncer,
             log,
+            tx_tokens: Mutex::default(),
             _trimmer: trimmer,
             config,
         })
@@ -233,11 +235,42 @@ impl Engine {
         Ok(())
     }
 
-    /// Locks one item for a read-modify-write.
-    pub fn lock_item(&self, table: &Table, key: &[u8]) -> MutexGuard<'_, ()> {
+    fn stripe(table: &Table, key: &[u8]) -> usize {
         let mut h = keys::partition_hash(key) as u64;
         h = h.wrapping_add(table.meta.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        self.locks[(h % LOCK_STRIPES as u64) as usize].lock()
+        (h % LOCK_STRIPES as u64) as usize
+    }
+
+    /// Locks one item for a read-modify-write.
+    pub fn lock_item(&self, table: &Table, key: &[u8]) -> MutexGuard<'_, ()> {
+        self.locks[Self::stripe(table, key)].lock()
+    }
+
+    /// Locks several items (transactions): stripes are taken in ascending order, once each,
+    /// so concurrent multi-item lockers cannot deadlock.
+    pub fn lock_items<'k>(
+        &self,
+        items: impl Iterator<Item = (&'k Table, &'k [u8])>,
+    ) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = items.map(|(t, k)| Self::stripe(t, k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes.into_iter().map(|i| self.locks[i].lock()).collect()
+    }
+
+    /// Whether a TransactWriteItems ClientRequestToken was seen within `ttl`: `Some(true)` for
+    /// the same request, `Some(false)` for a different one.
+    pub fn transaction_token(
+        &self,
+        token: &str,
+        hash: u64,
+        ttl: std::time::Duration,
+    ) -> Option<bool> {
+        self.tx_tokens.lock().check(token, hash, ttl)
+    }
+
+    pub fn remember_transaction_token(&self, token: &str, hash: u64) {
+        self.tx_tokens.lock().remember(token, hash);
     }
 
     /// An item as stored: its DynamoDB size and its wire JSON, undecoded.

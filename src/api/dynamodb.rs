@@ -60,9 +60,12 @@ fn engine_error(e: EngineError) -> Response {
     } else {
         StatusCode::INTERNAL_SERVER_ERROR
     };
-    let (message, item) = match e {
+    let (message, extra) = match e {
         EngineError::ConditionalCheckFailed { message, item } => {
-            (message, item.map(|i| item_to_json(&i)))
+            (message, item.map(|i| ("Item", item_to_json(&i))))
+        }
+        EngineError::TransactionCanceled { message, reasons } => {
+            (message, Some(("CancellationReasons", Json::Array(reasons))))
         }
         EngineError::Storage(_) | EngineError::Internal(_) => (
             "The server encountered an internal error trying to fulfill the request".to_owned(),
@@ -70,7 +73,7 @@ fn engine_error(e: EngineError) -> Response {
         ),
         other => (other.to_string(), None),
     };
-    error_response(status, &format!("{ns}#{code}"), &message, item)
+    error_response(status, &format!("{ns}#{code}"), &message, extra)
 }
 
 pub fn unknown_operation() -> Response {
@@ -82,7 +85,13 @@ pub fn unknown_operation() -> Response {
     )
 }
 
-pub fn error_response(status: StatusCode, ty: &str, message: &str, item: Option<Json>) -> Response {
+/// An error body; `extra` is a field some errors carry (`Item`, `CancellationReasons`).
+pub fn error_response(
+    status: StatusCode,
+    ty: &str,
+    message: &str,
+    extra: Option<(&str, Json)>,
+) -> Response {
     let mut body = json!({"__type": ty});
     if let Some(obj) = body.as_object_mut() {
         if !message.is_empty() {
@@ -93,8 +102,8 @@ pub fn error_response(status: StatusCode, ty: &str, message: &str, item: Option<
             };
             obj.insert(key.into(), json!(message));
         }
-        if let Some(item) = item {
-            obj.insert("Item".into(), item);
+        if let Some((field, value)) = extra {
+            obj.insert(field.into(), value);
         }
     }
     json_response(status, &body)

@@ -188,16 +188,15 @@ pub fn delete_item(engine: &Engine, req: &Request) -> Result<Outcome> {
             return Err(condition_failed(old.as_ref(), return_old));
         }
     }
-    let ticket = match &old {
-        Some(_) => engine.commit(&[Mutation {
-            table: &table,
-            key,
-            old: old.clone(),
-            new: None,
-            user_identity: None,
-        }])?,
-        None => None,
-    };
+    // A delete of a missing item changes nothing (commit records nothing for it) but still
+    // waits for the durability of the state it observed.
+    let ticket = engine.commit(&[Mutation {
+        table: &table,
+        key,
+        old: old.clone(),
+        new: None,
+        user_identity: None,
+    }])?;
     drop(guard);
 
     let mut out = Map::new();

@@ -1,10 +1,12 @@
 //! The DynamoDB operations, each a function from a parsed request to a JSON response.
 //! Shared here: expression parameters, ReturnValues, consumed capacity.
 
+pub mod batch;
 pub mod items;
 pub mod read;
 pub mod streams;
 pub mod tables;
+pub mod transact;
 
 use serde_json::{json, Value as Json};
 
