@@ -22,12 +22,19 @@ pub struct Config {
     pub worker_threads: usize,
     pub storage: StorageConfig,
     pub change_log: ChangeLogConfig,
+    pub ttl: TtlConfig,
     pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StorageConfig {
     pub durability: Durability,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TtlConfig {
+    /// Seconds between sweeps that delete expired items.
+    pub sweep_interval_secs: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -49,6 +49,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         "DynamoDB API listening on http://{local_addr} (region {})",
         config.region
     );
+    spawn_ttl_sweeper(engine.clone(), config.ttl.sweep_interval_secs);
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -59,6 +60,25 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("flush on shutdown failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Deletes expired items (tables with time to live enabled) every `interval_secs`.
+fn spawn_ttl_sweeper(engine: Arc<Engine>, interval_secs: f64) {
+    let every = Duration::from_secs_f64(interval_secs.max(0.1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let e = engine.clone();
+            match tokio::task::spawn_blocking(move || e.sweep_expired()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::debug!(items = n, "time to live: deleted expired items"),
+                Ok(Err(e)) => tracing::warn!("time-to-live sweep failed: {e}"),
+                Err(e) => tracing::warn!("time-to-live sweep panicked: {e}"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -77,6 +77,9 @@ pub struct TableMeta {
     pub table_class: String,
     pub deletion_protection: bool,
     pub tags: Vec<(String, String)>,
+    /// The TTL attribute while time to live is enabled.
+    #[serde(default)]
+    pub ttl_attribute: Option<String>,
     /// Seconds since the epoch.
     pub created_at: f64,
 }

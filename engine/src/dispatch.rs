@@ -23,6 +23,11 @@ pub const OPERATIONS: &[&str] = &[
     "BatchWriteItem",
     "TransactWriteItems",
     "TransactGetItems",
+    "TagResource",
+    "UntagResource",
+    "ListTagsOfResource",
+    "UpdateTimeToLive",
+    "DescribeTimeToLive",
 ];
 
 impl Engine {
@@ -44,6 +49,13 @@ impl Engine {
             "BatchWriteItem" => ops::batch::batch_write_item,
             "TransactWriteItems" => ops::transact::transact_write_items,
             "TransactGetItems" => ops::transact::transact_get_items,
+            "TagResource" => |e, r| ops::tags::tag_resource(e, r).map(Outcome::read),
+            "UntagResource" => |e, r| ops::tags::untag_resource(e, r).map(Outcome::read),
+            "ListTagsOfResource" => {
+                |e, r| ops::tags::list_tags_of_resource(e, r).map(Outcome::read)
+            }
+            "UpdateTimeToLive" => |e, r| ops::ttl::update_time_to_live(e, r).map(Outcome::read),
+            "DescribeTimeToLive" => |e, r| ops::ttl::describe_time_to_live(e, r).map(Outcome::read),
             _ => return None,
         };
         Some(Request::parse(body).and_then(|req| op(self, &req)))

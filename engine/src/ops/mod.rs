@@ -6,7 +6,9 @@ pub mod items;
 pub mod read;
 pub mod streams;
 pub mod tables;
+pub mod tags;
 pub mod transact;
+pub mod ttl;
 
 use serde_json::{json, Value as Json};
 

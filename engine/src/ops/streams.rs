@@ -462,8 +462,13 @@ fn stream_record(engine: &Engine, s: &Stream, r: &LogRecord) -> (Json, usize) {
     rec.insert("eventSource".into(), json!("aws:dynamodb"));
     rec.insert("awsRegion".into(), json!(engine.region()));
     rec.insert("dynamodb".into(), Json::Object(d));
+    // The log keeps Lambda's form ({"type", "principalId"}); the Streams API's Identity shape
+    // capitalizes its members.
     if let Some(ui) = &r.user_identity {
-        rec.insert("userIdentity".into(), ui.clone());
+        rec.insert(
+            "userIdentity".into(),
+            json!({"Type": ui["type"], "PrincipalId": ui["principalId"]}),
+        );
     }
     (Json::Object(rec), size)
 }

@@ -347,6 +347,7 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         table_class,
         deletion_protection: req.bool("DeletionProtectionEnabled")?.unwrap_or(false),
         tags,
+        ttl_attribute: None,
         created_at: now,
     };
     let _ddl = engine.ddl_lock();
