@@ -50,6 +50,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         config.region
     );
     spawn_ttl_sweeper(engine.clone(), config.ttl.sweep_interval_secs);
+    spawn_index_backfiller(engine.clone());
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -76,6 +77,34 @@ fn spawn_ttl_sweeper(engine: Arc<Engine>, interval_secs: f64) {
                 Ok(Ok(n)) => tracing::debug!(items = n, "time to live: deleted expired items"),
                 Ok(Err(e)) => tracing::warn!("time-to-live sweep failed: {e}"),
                 Err(e) => tracing::warn!("time-to-live sweep panicked: {e}"),
+            }
+        }
+    });
+}
+
+/// Fills global secondary indexes created on tables that already hold items (UpdateTable
+/// GlobalSecondaryIndexUpdates Create), logging progress; also resumes after a restart.
+fn spawn_index_backfiller(engine: Arc<Engine>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let e = engine.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let mut next_report = 10_000;
+                e.backfill_indexes(&mut |table, index, done| {
+                    if done >= next_report {
+                        tracing::info!(table, index, items = done, "backfilling index");
+                        next_report = done + 10_000;
+                    }
+                })
+            })
+            .await;
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!("index backfill failed (will retry): {e}"),
+                Err(e) => tracing::warn!("index backfill panicked: {e}"),
             }
         }
     });

@@ -80,6 +80,9 @@ pub struct TableMeta {
     /// The TTL attribute while time to live is enabled.
     #[serde(default)]
     pub ttl_attribute: Option<String>,
+    /// Global and local secondary indexes.
+    #[serde(default)]
+    pub indexes: Vec<crate::index::IndexMeta>,
     /// Seconds since the epoch.
     pub created_at: f64,
 }
@@ -96,9 +99,15 @@ pub struct Table {
     pub meta: TableMeta,
     pub items: fjall::Keyspace,
     pub stats: Arc<TableStats>,
+    /// One per `meta.indexes` entry, in the same order.
+    pub indexes: Vec<Arc<crate::index::Index>>,
 }
 
 impl Table {
+    pub fn index(&self, name: &str) -> Option<&Arc<crate::index::Index>> {
+        self.indexes.iter().find(|i| i.meta.name == name)
+    }
+
     pub fn arn(&self, region: &str, account: &str) -> String {
         format!(
             "arn:aws:dynamodb:{region}:{account}:table/{}",
@@ -229,6 +238,25 @@ impl Table {
                 b.insert("LastUpdateToPayPerRequestDateTime".into(), json!(t));
             }
             d.insert("BillingModeSummary".into(), Json::Object(b));
+        }
+        let provisioned = m.billing_mode == "PROVISIONED";
+        let gsis: Vec<Json> = self
+            .indexes
+            .iter()
+            .filter(|i| i.meta.global)
+            .map(|i| i.describe(&arn, provisioned))
+            .collect();
+        let lsis: Vec<Json> = self
+            .indexes
+            .iter()
+            .filter(|i| !i.meta.global)
+            .map(|i| i.describe(&arn, provisioned))
+            .collect();
+        if !gsis.is_empty() {
+            d.insert("GlobalSecondaryIndexes".into(), Json::Array(gsis));
+        }
+        if !lsis.is_empty() {
+            d.insert("LocalSecondaryIndexes".into(), Json::Array(lsis));
         }
         if let Some(s) = &m.stream {
             let mut spec = Map::new();

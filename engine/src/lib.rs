@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod durability;
 pub mod error;
 pub mod expr;
+pub mod index;
 pub mod keys;
 pub mod log;
 pub mod number;

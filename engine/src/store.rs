@@ -85,13 +85,32 @@ impl Engine {
                 .map_err(|e| EngineError::Internal(format!("corrupt catalog entry: {e}")))?;
             let items = db.keyspace(&items_keyspace(meta.id), item_keyspace_options)?;
             let stats = Arc::new(recount(&items)?);
-            tables.insert(meta.name.clone(), Arc::new(Table { meta, items, stats }));
+            let indexes = open_indexes(&db, &meta, None)?;
+            tables.insert(
+                meta.name.clone(),
+                Arc::new(Table {
+                    meta,
+                    items,
+                    stats,
+                    indexes,
+                }),
+            );
         }
-        // Keyspaces of tables whose deletion was interrupted.
-        let live: Vec<String> = tables.values().map(|t| items_keyspace(t.meta.id)).collect();
+        // Keyspaces of tables and indexes whose deletion was interrupted.
+        let live: Vec<String> = tables
+            .values()
+            .flat_map(|t| {
+                std::iter::once(items_keyspace(t.meta.id)).chain(
+                    t.meta
+                        .indexes
+                        .iter()
+                        .map(|i| crate::index::keyspace_name(i.id)),
+                )
+            })
+            .collect();
         for name in db.list_keyspace_names() {
             let name: &str = &name;
-            if name.starts_with('t')
+            if (name.starts_with('t') || name.starts_with('x'))
                 && name[1..].parse::<u64>().is_ok()
                 && !live.iter().any(|l| l == name)
             {
@@ -171,6 +190,10 @@ impl Engine {
     pub(crate) fn insert_table(&self, mut meta: TableMeta) -> Result<Arc<Table>> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         meta.id = id;
+        for index in &mut meta.indexes {
+            index.id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        }
+        let id_after = self.next_id.load(Ordering::SeqCst);
         let items = self
             .db
             .keyspace(&items_keyspace(id), item_keyspace_options)?;
@@ -178,17 +201,19 @@ impl Engine {
             .db
             .batch()
             .durability(Some(fjall::PersistMode::SyncAll));
-        batch.insert(&self.catalog, NEXT_ID, (id + 1).to_be_bytes().to_vec());
+        batch.insert(&self.catalog, NEXT_ID, id_after.to_be_bytes().to_vec());
         batch.insert(
             &self.catalog,
             format!("{TABLE_PREFIX}{}", meta.name),
             meta_bytes(&meta)?,
         );
         batch.commit()?;
+        let indexes = open_indexes(&self.db, &meta, None)?;
         let table = Arc::new(Table {
             meta,
             items,
             stats: Arc::new(TableStats::default()),
+            indexes,
         });
         self.tables
             .write()
@@ -197,7 +222,12 @@ impl Engine {
     }
 
     /// Replaces a table's metadata (caller holds the DDL lock).
-    pub(crate) fn replace_meta(&self, old: &Table, meta: TableMeta) -> Result<Arc<Table>> {
+    /// New indexes in `meta` (id 0) get an id and a keyspace; indexes no longer in `meta`
+    /// lose theirs.
+    pub(crate) fn replace_meta(&self, old: &Table, mut meta: TableMeta) -> Result<Arc<Table>> {
+        for index in meta.indexes.iter_mut().filter(|i| i.id == 0) {
+            index.id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        }
         let mut batch = self
             .db
             .batch()
@@ -207,11 +237,27 @@ impl Engine {
             format!("{TABLE_PREFIX}{}", meta.name),
             meta_bytes(&meta)?,
         );
+        batch.insert(
+            &self.catalog,
+            NEXT_ID,
+            self.next_id.load(Ordering::SeqCst).to_be_bytes().to_vec(),
+        );
         batch.commit()?;
+        let indexes = open_indexes(&self.db, &meta, Some(old))?;
+        for gone in old
+            .indexes
+            .iter()
+            .filter(|i| !meta.indexes.iter().any(|m| m.id == i.meta.id))
+        {
+            if let Err(e) = self.db.delete_keyspace(gone.ks.clone()) {
+                tracing::warn!(index = %gone.meta.name, "could not drop the index keyspace yet: {e}");
+            }
+        }
         let table = Arc::new(Table {
             meta,
             items: old.items.clone(),
             stats: old.stats.clone(),
+            indexes,
         });
         self.tables
             .write()
@@ -231,6 +277,11 @@ impl Engine {
         // Dropping the keyspace is best effort: a leftover is removed at the next start.
         if let Err(e) = self.db.delete_keyspace(table.items.clone()) {
             tracing::warn!(table = %table.meta.name, "could not drop the items keyspace yet: {e}");
+        }
+        for index in &table.indexes {
+            if let Err(e) = self.db.delete_keyspace(index.ks.clone()) {
+                tracing::warn!(index = %index.meta.name, "could not drop the index keyspace yet: {e}");
+            }
         }
         Ok(())
     }
@@ -296,9 +347,44 @@ impl Engine {
         if mutations.is_empty() {
             return Ok(self.syncer.ticket());
         }
+        for m in &mutations {
+            if let Some(new) = &m.new {
+                for index in &m.table.indexes {
+                    index.meta.check_item(new)?;
+                }
+            }
+        }
         let mut batch = self.db.batch().durability(self.syncer.batch_persist_mode());
         let mut deltas = Vec::with_capacity(mutations.len());
+        let mut index_deltas: Vec<(&Arc<crate::index::Index>, i64, i64)> = Vec::new();
         for m in &mutations {
+            for index in &m.table.indexes {
+                let old = m.old.as_ref().and_then(|o| {
+                    let k = index.meta.entry_key(&m.key, o)?;
+                    Some((k, value::item_size(&index.meta.project(&m.table.meta, o))))
+                });
+                let new = m.new.as_ref().and_then(|n| {
+                    let k = index.meta.entry_key(&m.key, n)?;
+                    Some((k, index.meta.project(&m.table.meta, n)))
+                });
+                if let Some((k, _)) = &old {
+                    if new.as_ref().is_none_or(|(nk, _)| nk != k) {
+                        batch.remove(&index.ks, k.clone());
+                    }
+                }
+                let (mut count, mut size) = (0i64, 0i64);
+                if let Some((_, s)) = &old {
+                    count -= 1;
+                    size -= *s as i64;
+                }
+                if let Some((k, projected)) = new {
+                    let s = value::item_size(&projected);
+                    batch.insert(&index.ks, k, encode_stored(&projected, s));
+                    count += 1;
+                    size += s as i64;
+                }
+                index_deltas.push((index, count, size));
+            }
             let old_size = m.old.as_ref().map(value::item_size).unwrap_or(0) as i64;
             match &m.new {
                 Some(item) => {
@@ -346,6 +432,10 @@ impl Engine {
         } else {
             batch.commit()?;
         }
+        for (index, count, size) in index_deltas {
+            index.stats.item_count.fetch_add(count, Ordering::Relaxed);
+            index.stats.size_bytes.fetch_add(size, Ordering::Relaxed);
+        }
         for (m, (count, size)) in mutations.iter().zip(deltas) {
             m.table.stats.item_count.fetch_add(count, Ordering::Relaxed);
             m.table.stats.size_bytes.fetch_add(size, Ordering::Relaxed);
@@ -371,7 +461,7 @@ fn meta_bytes(meta: &TableMeta) -> Result<Vec<u8>> {
 }
 
 /// Stored form of an item: its DynamoDB size (for statistics without decoding) then its JSON.
-fn encode_stored(item: &Item, size: usize) -> Vec<u8> {
+pub(crate) fn encode_stored(item: &Item, size: usize) -> Vec<u8> {
     let json = value::encode_item(item);
     let mut out = Vec::with_capacity(json.len() + 4);
     out.extend_from_slice(&(size as u32).to_be_bytes());
@@ -413,6 +503,33 @@ pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Item> {
     value::decode_item(&bytes[4..])
 }
 
+/// The runtime side of `meta.indexes`: reuses `old`'s keyspaces and statistics where the
+/// index already existed, opens (and counts) the others.
+fn open_indexes(
+    db: &Database,
+    meta: &TableMeta,
+    old: Option<&Table>,
+) -> Result<Vec<Arc<crate::index::Index>>> {
+    let mut out = Vec::with_capacity(meta.indexes.len());
+    for m in &meta.indexes {
+        let existing = old.and_then(|t| t.indexes.iter().find(|i| i.meta.id == m.id));
+        let (ks, stats) = match existing {
+            Some(i) => (i.ks.clone(), i.stats.clone()),
+            None => {
+                let ks = db.keyspace(&crate::index::keyspace_name(m.id), item_keyspace_options)?;
+                let stats = Arc::new(recount(&ks)?);
+                (ks, stats)
+            }
+        };
+        out.push(Arc::new(crate::index::Index {
+            meta: m.clone(),
+            ks,
+            stats,
+        }));
+    }
+    Ok(out)
+}
+
 fn recount(items: &Keyspace) -> Result<TableStats> {
     let stats = TableStats::default();
     for guard in items.iter() {
@@ -431,6 +548,17 @@ fn recount(items: &Keyspace) -> Result<TableStats> {
 }
 
 impl Engine {
+    /// A write batch for maintenance work (index backfill) outside the item write path.
+    pub(crate) fn db_batch(&self) -> fjall::OwnedWriteBatch {
+        self.db.batch()
+    }
+
+    /// Makes everything written so far durable.
+    pub(crate) fn persist(&self) -> Result<()> {
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        Ok(())
+    }
+
     /// Flushes everything to disk; called on graceful shutdown.
     pub fn shutdown(&self) -> Result<()> {
         self.db.persist(fjall::PersistMode::SyncAll)?;

@@ -2,6 +2,7 @@
 //! Shared here: expression parameters, ReturnValues, consumed capacity.
 
 pub mod batch;
+pub mod indexes;
 pub mod items;
 pub mod read;
 pub mod streams;

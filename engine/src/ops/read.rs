@@ -8,6 +8,7 @@ use super::{consumed, read_units, table_name_and, wants_capacity, ExprParams, Ou
 use crate::catalog::Table;
 use crate::error::{EngineError, Result};
 use crate::expr::{Condition, ExprInput, ExprKind, KeyCondition, Projection, SortKeyCondition};
+use crate::index::Index;
 use crate::keys;
 use crate::request::{Request, Violations};
 use crate::store::{Engine, Stored};
@@ -31,9 +32,16 @@ struct ReadParams {
     start: Option<Item>,
     consistent: bool,
     capacity: bool,
+    /// Read whole items from the table (a local index that does not project them all).
+    fetch: bool,
 }
 
-fn read_params(req: &Request, input: &ExprInput, is_query: bool) -> Result<ReadParams> {
+fn read_params(
+    req: &Request,
+    input: &ExprInput,
+    is_query: bool,
+    index: Option<&Index>,
+) -> Result<ReadParams> {
     let select = req.str("Select")?;
     let limit = req.int("Limit")?;
     let mut v = Violations::new();
@@ -49,12 +57,16 @@ fn read_params(req: &Request, input: &ExprInput, is_query: bool) -> Result<ReadP
     );
     v.at_least(limit, "limit", 1);
     v.finish()?;
-    if req.raw("IndexName").is_some() {
-        let index = req.str("IndexName")?.unwrap_or_default();
-        return Err(EngineError::validation(format!(
-            "The table does not have the specified index: {index}"
-        )));
+    if let Some(ix) = index {
+        if ix.meta.global && req.bool("ConsistentRead")? == Some(true) {
+            return Err(EngineError::validation(
+                "Consistent reads are not supported on global secondary indexes",
+            ));
+        }
     }
+    // A local index that does not hold every attribute reads the rest from the table.
+    let partial_lsi = index.is_some_and(|ix| !ix.meta.global && !ix.meta.projects_all());
+    let mut fetch = false;
     let proj_param = if req.raw("ProjectionExpression").is_some() {
         Some("ProjectionExpression")
     } else if req.raw("AttributesToGet").is_some() {
@@ -71,11 +83,28 @@ fn read_params(req: &Request, input: &ExprInput, is_query: bool) -> Result<ReadP
                 select.unwrap_or_default()
             )))
         }
-        (Some("ALL_PROJECTED_ATTRIBUTES"), _) => {
+        (Some("ALL_PROJECTED_ATTRIBUTES"), _) if index.is_none() => {
             return Err(EngineError::validation(format!(
                 "ALL_PROJECTED_ATTRIBUTES can be used only when {} using an IndexName",
                 if is_query { "Querying" } else { "Scanning" }
             )))
+        }
+        (Some("ALL_PROJECTED_ATTRIBUTES"), Some(_)) => {
+            return Err(EngineError::validation(format!(
+                "Cannot specify the {} when choosing to get ALL_PROJECTED_ATTRIBUTES",
+                proj_param.unwrap_or("ProjectionExpression"),
+            )))
+        }
+        (Some("ALL_ATTRIBUTES"), None) if index.is_some_and(|ix| !ix.meta.projects_all()) => {
+            let Some(ix) = index.filter(|ix| !ix.meta.global) else {
+                return Err(EngineError::validation(format!(
+                    "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                    index.map(|ix| ix.meta.name.as_str()).unwrap_or_default()
+                )));
+            };
+            let _ = ix;
+            fetch = true;
+            Select::All
         }
         (Some("SPECIFIC_ATTRIBUTES"), None) => {
             return Err(EngineError::validation(
@@ -83,7 +112,10 @@ fn read_params(req: &Request, input: &ExprInput, is_query: bool) -> Result<ReadP
             ))
         }
         (Some("COUNT"), None) => Select::Count,
-        (_, Some(p)) => Select::Projected(p),
+        (_, Some(p)) => {
+            fetch = partial_lsi;
+            Select::Projected(p)
+        }
         (_, None) => Select::All,
     };
     let filter = req
@@ -113,17 +145,59 @@ fn read_params(req: &Request, input: &ExprInput, is_query: bool) -> Result<ReadP
         start,
         consistent: req.bool("ConsistentRead")?.unwrap_or(false),
         capacity: wants_capacity(req)?,
+        fetch,
     })
 }
 
-/// Storage key of an ExclusiveStartKey.
-fn start_key(table: &Table, start: &Item) -> Result<Vec<u8>> {
-    table.key_of_key(start).map_err(|e| match e {
+/// The index a Query or Scan names, if any.
+fn resolve_index(table: &Table, req: &Request) -> Result<Option<std::sync::Arc<Index>>> {
+    let Some(name) = req.str("IndexName")? else {
+        return Ok(None);
+    };
+    let mut v = Violations::new();
+    v.name_constraints(name, "indexName", 3, 255);
+    v.finish()?;
+    let ix = table.index(name).cloned().ok_or_else(|| {
+        EngineError::validation(format!(
+            "The table does not have the specified index: {name}"
+        ))
+    })?;
+    if ix.meta.status == "CREATING" {
+        return Err(EngineError::validation(format!(
+            "Cannot read from backfilling global secondary index: {name}"
+        )));
+    }
+    Ok(Some(ix))
+}
+
+/// Storage key of an ExclusiveStartKey (an index entry key when reading an index: the start
+/// key then holds the table's and the index's key attributes).
+fn start_key(table: &Table, index: Option<&Index>, start: &Item) -> Result<Vec<u8>> {
+    let invalid = |e: EngineError| match e {
         EngineError::Validation(m) => {
             EngineError::Validation(format!("The provided starting key is invalid: {m}"))
         }
         other => other,
-    })
+    };
+    let Some(ix) = index else {
+        return table.key_of_key(start).map_err(invalid);
+    };
+    let expected = ix.meta.entry_key_attributes(&table.meta, start);
+    let names = std::iter::once(&table.meta.hash_key)
+        .chain(table.meta.range_key.as_ref())
+        .chain(ix.meta.key_attrs())
+        .map(|k| k.name.as_str())
+        .collect::<std::collections::BTreeSet<_>>();
+    let mismatch = || {
+        invalid(EngineError::validation(
+            "The provided key element does not match the schema",
+        ))
+    };
+    if start.len() != names.len() || expected.len() != names.len() {
+        return Err(mismatch());
+    }
+    let table_key = table.key_of_item(start).map_err(|_| mismatch())?;
+    ix.meta.entry_key(&table_key, start).ok_or_else(mismatch)
 }
 
 /// The smallest key greater than every key starting with `prefix`.
@@ -141,12 +215,14 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// Runs the scan over `[lower, upper]` in the requested direction and builds the page.
 fn run_page(
     table: &Table,
+    index: Option<&Index>,
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
     forward: bool,
     p: &ReadParams,
 ) -> Result<Vec<u8>> {
-    let iter = table.items.range((lower, upper));
+    let source = index.map_or(&table.items, |ix| &ix.ks);
+    let iter = source.range((lower, upper));
     let mut iter: Box<dyn Iterator<Item = fjall::Guard>> = if forward {
         Box::new(iter)
     } else {
@@ -158,7 +234,15 @@ fn run_page(
     let mut last: Option<Item> = None;
     for guard in iter.by_ref() {
         let (_, v) = guard.into_inner()?;
-        let stored = Stored::new(v)?;
+        let mut stored = Stored::new(v)?;
+        if p.fetch {
+            // The index entry names the item; read all of it from the table.
+            let key = table.key_of_item(&stored.decode()?)?;
+            match table.items.get(&key)? {
+                Some(v) => stored = Stored::new(v)?,
+                None => continue,
+            }
+        }
         scanned += 1;
         bytes += stored.size();
         let mut decoded = None;
@@ -188,7 +272,10 @@ fn run_page(
                 Some(item) => item,
                 None => stored.decode()?,
             };
-            last = Some(table.key_attributes(&item));
+            last = Some(match index {
+                Some(ix) => ix.meta.entry_key_attributes(&table.meta, &item),
+                None => table.key_attributes(&item),
+            });
             break;
         }
     }
@@ -249,12 +336,16 @@ fn encoded(prefix: &[u8], v: &AttributeValue) -> Vec<u8> {
 
 /// The key range of one partition restricted by a sort-key condition.
 fn query_range(prefix: &[u8], sort: Option<&SortKeyCondition>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-    let end = || prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    // Index entry keys continue after the sort key (with the table key), so every bound
+    // covers all keys that start with an encoded value, not just the value itself.
+    let end_of = |k: &[u8]| prefix_end(k).map_or(Bound::Unbounded, Bound::Excluded);
+    let after = |k: Vec<u8>| prefix_end(&k).map_or(Bound::Excluded(k), Bound::Included);
     match sort {
-        None => (Bound::Included(prefix.to_vec()), end()),
+        None => (Bound::Included(prefix.to_vec()), end_of(prefix)),
         Some(SortKeyCondition::Eq(v)) => {
             let k = encoded(prefix, v);
-            (Bound::Included(k.clone()), Bound::Included(k))
+            let upper = end_of(&k);
+            (Bound::Included(k), upper)
         }
         Some(SortKeyCondition::Lt(v)) => (
             Bound::Included(prefix.to_vec()),
@@ -262,13 +353,13 @@ fn query_range(prefix: &[u8], sort: Option<&SortKeyCondition>) -> (Bound<Vec<u8>
         ),
         Some(SortKeyCondition::Le(v)) => (
             Bound::Included(prefix.to_vec()),
-            Bound::Included(encoded(prefix, v)),
+            end_of(&encoded(prefix, v)),
         ),
-        Some(SortKeyCondition::Gt(v)) => (Bound::Excluded(encoded(prefix, v)), end()),
-        Some(SortKeyCondition::Ge(v)) => (Bound::Included(encoded(prefix, v)), end()),
+        Some(SortKeyCondition::Gt(v)) => (after(encoded(prefix, v)), end_of(prefix)),
+        Some(SortKeyCondition::Ge(v)) => (Bound::Included(encoded(prefix, v)), end_of(prefix)),
         Some(SortKeyCondition::Between(a, b)) => (
             Bound::Included(encoded(prefix, a)),
-            Bound::Included(encoded(prefix, b)),
+            end_of(&encoded(prefix, b)),
         ),
         Some(SortKeyCondition::BeginsWith(v)) => {
             let mut k = prefix.to_vec();
@@ -309,17 +400,15 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
     })?;
     let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
     let table = engine.require_table(&name)?;
-    let hash = (
-        table.meta.hash_key.name.as_str(),
-        table.meta.hash_key.ty.as_str(),
-    );
-    let range = table
-        .meta
-        .range_key
-        .as_ref()
-        .map(|r| (r.name.as_str(), r.ty.as_str()));
+    let index = resolve_index(&table, req)?;
+    let (hash_attr, range_attr) = match &index {
+        Some(ix) => (&ix.meta.hash_key, ix.meta.range_key.as_ref()),
+        None => (&table.meta.hash_key, table.meta.range_key.as_ref()),
+    };
+    let hash = (hash_attr.name.as_str(), hash_attr.ty.as_str());
+    let range = range_attr.map(|r| (r.name.as_str(), r.ty.as_str()));
     let key_cond = KeyCondition::parse(key_expr, &input, hash, range)?;
-    let p = read_params(req, &input, true)?;
+    let p = read_params(req, &input, true, index.as_deref())?;
     input.check_all_used()?;
     if let Some(f) = &p.filter {
         let key_names = std::iter::once(hash.0).chain(range.map(|r| r.0));
@@ -334,11 +423,11 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
     let forward = req.bool("ScanIndexForward")?.unwrap_or(true);
 
     let pk = &key_cond.partition.1;
-    crate::catalog::check_key_value(pk, &table.meta.hash_key.name, true)?;
+    crate::catalog::check_key_value(pk, &hash_attr.name, true)?;
     let prefix = keys::partition_prefix(pk);
     let (mut lower, mut upper) = query_range(&prefix, key_cond.sort.as_ref().map(|(_, c)| c));
     if let Some(start) = &p.start {
-        let sk = start_key(&table, start)?;
+        let sk = start_key(&table, index.as_deref(), start)?;
         if !sk.starts_with(&prefix) {
             return Err(EngineError::validation(
                 "The provided starting key is outside query boundaries based on provided conditions",
@@ -350,7 +439,7 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
             upper = bound_min(upper, Bound::Excluded(sk));
         }
     }
-    let body = run_page(&table, lower, upper, forward, &p)?;
+    let body = run_page(&table, index.as_deref(), lower, upper, forward, &p)?;
     Ok(Outcome::raw(body))
 }
 
@@ -396,9 +485,10 @@ pub fn scan(engine: &Engine, req: &Request) -> Result<Outcome> {
         (Some(s), Some(t)) => Some((s as u32, t as u32)),
     };
     let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
-    let p = read_params(req, &input, false)?;
-    input.check_all_used()?;
     let table = engine.require_table(&name)?;
+    let index = resolve_index(&table, req)?;
+    let p = read_params(req, &input, false, index.as_deref())?;
+    input.check_all_used()?;
 
     let (mut lower, upper) = match segment {
         None => (Bound::Unbounded, Bound::Unbounded),
@@ -411,8 +501,11 @@ pub fn scan(engine: &Engine, req: &Request) -> Result<Outcome> {
         }
     };
     if let Some(start) = &p.start {
-        lower = bound_max(lower, Bound::Excluded(start_key(&table, start)?));
+        lower = bound_max(
+            lower,
+            Bound::Excluded(start_key(&table, index.as_deref(), start)?),
+        );
     }
-    let body = run_page(&table, lower, upper, true, &p)?;
+    let body = run_page(&table, index.as_deref(), lower, upper, true, &p)?;
     Ok(Outcome::raw(body))
 }

@@ -269,11 +269,6 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
             )));
         }
     }
-    if key_elems.len() != attr_defs.len() {
-        return Err(EngineError::validation(
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
-        ));
-    }
     let ty_of = |n: &str| {
         attr_defs
             .iter()
@@ -289,6 +284,25 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         name: n.clone(),
         ty: ty_of(n),
     });
+    let indexes = super::indexes::read_create(
+        req,
+        &attr_defs,
+        &hash_key,
+        range_key.as_ref(),
+        pay_per_request,
+    )?;
+    let used = super::indexes::key_names(&hash_key, range_key.as_ref(), &indexes);
+    if used.len() != attr_defs.len() {
+        return Err(EngineError::validation(if indexes.is_empty() {
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions".to_owned()
+        } else {
+            format!(
+                "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+                attr_defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                used.join(", ")
+            )
+        }));
+    }
 
     let stream = read_stream_spec(req)?.map(|(enabled, view)| StreamSpec {
         enabled,
@@ -348,6 +362,7 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         deletion_protection: req.bool("DeletionProtectionEnabled")?.unwrap_or(false),
         tags,
         ttl_attribute: None,
+        indexes,
         created_at: now,
     };
     let _ddl = engine.ddl_lock();
@@ -452,8 +467,8 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
     let sse = read_sse_spec(req)?;
     let protection = req.bool("DeletionProtectionEnabled")?;
     let table_class = req.str("TableClass")?;
-    let other_updates =
-        req.raw("GlobalSecondaryIndexUpdates").is_some() || req.raw("ReplicaUpdates").is_some();
+    let gsi_updates = req.array("GlobalSecondaryIndexUpdates")?;
+    let other_updates = gsi_updates.is_some() || req.raw("ReplicaUpdates").is_some();
     if billing.is_none()
         && throughput.is_none()
         && stream.is_none()
@@ -466,9 +481,27 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
     }
-    if other_updates {
+    if req.raw("ReplicaUpdates").is_some() {
         return Err(EngineError::validation(
-            "GlobalSecondaryIndexUpdates and ReplicaUpdates are not supported yet by this server",
+            "ReplicaUpdates are not supported yet by this server",
+        ));
+    }
+    let mut new_defs = Vec::new();
+    for d in req.array("AttributeDefinitions")?.into_iter().flatten() {
+        let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
+        let (n, t) = (d.str("AttributeName")?, d.str("AttributeType")?);
+        let mut v = Violations::new();
+        v.not_null(&n, "attributeDefinitions.member.attributeName");
+        v.not_null(&t, "attributeDefinitions.member.attributeType");
+        v.one_of(
+            t,
+            "attributeDefinitions.member.attributeType",
+            &["B", "N", "S"],
+        );
+        v.finish()?;
+        new_defs.push((
+            n.unwrap_or_default().to_owned(),
+            t.unwrap_or_default().to_owned(),
         ));
     }
 
@@ -577,6 +610,10 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
         );
         v.finish()?;
         meta.table_class = c.to_owned();
+    }
+    if let Some(updates) = gsi_updates {
+        super::indexes::apply_updates(&mut meta, updates, &new_defs)?;
+        status = "UPDATING";
     }
     let table = engine.replace_meta(&table, meta)?;
     Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), status)}))

@@ -59,9 +59,11 @@ pub fn update_time_to_live(engine: &Engine, req: &Request) -> Result<Json> {
     match (&meta.ttl_attribute, enabled) {
         (Some(_), true) => return Err(EngineError::validation("TimeToLive is already enabled")),
         (None, false) => return Err(EngineError::validation("TimeToLive is already disabled")),
-        (Some(current), false) if current != attr => return Err(EngineError::validation(format!(
+        (Some(current), false) if current != attr => {
+            return Err(EngineError::validation(format!(
             "TimeToLive is active on a different AttributeName: current AttributeName is {current}"
-        ))),
+        )))
+        }
         _ => {}
     }
     meta.ttl_attribute = enabled.then(|| attr.to_owned());

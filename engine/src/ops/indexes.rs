@@ -1,0 +1,459 @@
+//! Secondary-index definitions in CreateTable (GlobalSecondaryIndexes,
+//! LocalSecondaryIndexes) and UpdateTable (GlobalSecondaryIndexUpdates), and the backfill of
+//! an index created on a table that already holds items.
+
+use serde_json::Value as Json;
+
+use crate::catalog::{KeyAttr, Table};
+use crate::error::{EngineError, Result};
+use crate::index::IndexMeta;
+use crate::request::{Request, Violations};
+use crate::store::{encode_stored, Engine};
+use crate::value;
+
+const MAX_GSIS: usize = 20;
+const MAX_LSIS: usize = 5;
+const MAX_NON_KEY_ATTRIBUTES: usize = 100;
+
+fn invalid(msg: impl std::fmt::Display) -> EngineError {
+    EngineError::validation(format!("One or more parameter values were invalid: {msg}"))
+}
+
+/// One index definition (`global`: a GSI), keys typed from `defs`.
+fn parse_one(
+    d: &Json,
+    global: bool,
+    defs: &[(String, String)],
+    pay_per_request: bool,
+) -> Result<IndexMeta> {
+    let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
+    let kind = if global {
+        "globalSecondaryIndexes"
+    } else {
+        "localSecondaryIndexes"
+    };
+    let name = d.str("IndexName")?;
+    let mut v = Violations::new();
+    v.not_null(&name, &format!("{kind}.member.indexName"));
+    if let Some(n) = name {
+        v.name_constraints(n, &format!("{kind}.member.indexName"), 3, 255);
+    }
+    let schema = d.array("KeySchema")?;
+    v.not_null(&schema, &format!("{kind}.member.keySchema"));
+    let projection = d.object("Projection")?;
+    v.not_null(&projection, &format!("{kind}.member.projection"));
+    v.finish()?;
+    let name = name.unwrap_or_default().to_owned();
+    let mut elems = Vec::new();
+    for k in schema.into_iter().flatten() {
+        let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
+        let (n, t) = (k.str("AttributeName")?, k.str("KeyType")?);
+        let mut v = Violations::new();
+        v.not_null(&n, &format!("{kind}.member.keySchema.member.attributeName"));
+        v.not_null(&t, &format!("{kind}.member.keySchema.member.keyType"));
+        v.one_of(
+            t,
+            &format!("{kind}.member.keySchema.member.keyType"),
+            &["HASH", "RANGE"],
+        );
+        v.finish()?;
+        elems.push((
+            n.unwrap_or_default().to_owned(),
+            t.unwrap_or_default().to_owned(),
+        ));
+    }
+    if elems.is_empty() || elems.len() > 2 {
+        return Err(invalid(format!(
+            "Invalid KeySchema: index {name} must have 1 or 2 key elements"
+        )));
+    }
+    if elems[0].1 != "HASH" {
+        return Err(invalid(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    if elems.len() == 2 && elems[1].1 != "RANGE" {
+        return Err(invalid(
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        ));
+    }
+    if elems.len() == 2 && elems[0].0 == elems[1].0 {
+        return Err(EngineError::validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
+    }
+    let ty = |n: &str| defs.iter().find(|(m, _)| m == n).map(|(_, t)| t.clone());
+    let mut attrs = Vec::new();
+    for (n, _) in &elems {
+        let Some(t) = ty(n) else {
+            let keys: Vec<&str> = elems.iter().map(|(n, _)| n.as_str()).collect();
+            let names: Vec<&str> = defs.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(invalid(format!(
+                "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+                keys.join(", "),
+                names.join(", ")
+            )));
+        };
+        attrs.push(KeyAttr {
+            name: n.clone(),
+            ty: t,
+        });
+    }
+    let p = Request::from_map(projection.cloned().unwrap_or_default());
+    let ptype = p.str("ProjectionType")?;
+    let mut v = Violations::new();
+    v.one_of(
+        ptype,
+        &format!("{kind}.member.projection.projectionType"),
+        &["ALL", "KEYS_ONLY", "INCLUDE"],
+    );
+    v.finish()?;
+    let non_key: Vec<String> = p
+        .array("NonKeyAttributes")?
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    let ptype = ptype.unwrap_or("ALL").to_owned();
+    match ptype.as_str() {
+        "INCLUDE" if non_key.is_empty() => {
+            return Err(invalid(
+                "ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
+            ))
+        }
+        "ALL" | "KEYS_ONLY" if p.raw("NonKeyAttributes").is_some() => {
+            return Err(invalid(format!(
+                "ProjectionType is {ptype}, but NonKeyAttributes is specified"
+            )))
+        }
+        _ => {}
+    }
+    if non_key.len() > MAX_NON_KEY_ATTRIBUTES {
+        return Err(invalid(
+            "The sum of NonKeyAttributes across all secondary indexes exceeds the maximum of 100",
+        ));
+    }
+    let throughput = d.object("ProvisionedThroughput")?;
+    let (mut read, mut write) = (0, 0);
+    if global {
+        match (throughput, pay_per_request) {
+            (Some(_), true) => {
+                return Err(invalid(format!(
+                    "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+                )))
+            }
+            (None, false) => {
+                return Err(invalid(format!(
+                    "ProvisionedThroughput should not be null for index: {name}"
+                )))
+            }
+            (Some(t), false) => {
+                let t = Request::from_map(t.clone());
+                let (r, w) = (t.int("ReadCapacityUnits")?, t.int("WriteCapacityUnits")?);
+                let mut v = Violations::new();
+                let path = format!("{kind}.member.provisionedThroughput");
+                v.not_null(&w, &format!("{path}.writeCapacityUnits"));
+                v.at_least(w, &format!("{path}.writeCapacityUnits"), 1);
+                v.not_null(&r, &format!("{path}.readCapacityUnits"));
+                v.at_least(r, &format!("{path}.readCapacityUnits"), 1);
+                v.finish()?;
+                read = r.unwrap_or(1) as u64;
+                write = w.unwrap_or(1) as u64;
+            }
+            (None, true) => {}
+        }
+    }
+    let mut attrs = attrs.into_iter();
+    Ok(IndexMeta {
+        name,
+        id: 0,
+        global,
+        hash_key: attrs.next().ok_or_else(|| invalid("Invalid KeySchema"))?,
+        range_key: attrs.next(),
+        projection: ptype,
+        non_key_attributes: non_key,
+        read_capacity: read,
+        write_capacity: write,
+        status: "ACTIVE".into(),
+    })
+}
+
+/// The GlobalSecondaryIndexes and LocalSecondaryIndexes of a CreateTable request.
+pub fn read_create(
+    req: &Request,
+    defs: &[(String, String)],
+    hash: &KeyAttr,
+    range: Option<&KeyAttr>,
+    pay_per_request: bool,
+) -> Result<Vec<IndexMeta>> {
+    let mut out = Vec::new();
+    for (field, global, max) in [
+        ("GlobalSecondaryIndexes", true, MAX_GSIS),
+        ("LocalSecondaryIndexes", false, MAX_LSIS),
+    ] {
+        let Some(list) = req.array(field)? else {
+            continue;
+        };
+        if list.is_empty() {
+            return Err(invalid(format!("List of {field} is empty")));
+        }
+        if list.len() > max {
+            return Err(EngineError::validation(format!(
+                "One or more parameter values were invalid: Number of {field} exceeds the limit of {max}"
+            )));
+        }
+        for d in list {
+            let index = parse_one(d, global, defs, pay_per_request)?;
+            if !global {
+                let Some(range) = range else {
+                    return Err(invalid(
+                        "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+                    ));
+                };
+                let _ = range;
+                if index.hash_key.name != hash.name {
+                    return Err(invalid(format!(
+                        "Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
+                        index.name, index.hash_key.name, hash.name
+                    )));
+                }
+                if index.range_key.is_none() {
+                    return Err(invalid(format!(
+                        "Index KeySchema for local secondary index {} must have a range key",
+                        index.name
+                    )));
+                }
+            }
+            if out.iter().any(|i: &IndexMeta| i.name == index.name) {
+                return Err(invalid(format!("Duplicate index name: {}", index.name)));
+            }
+            out.push(index);
+        }
+    }
+    Ok(out)
+}
+
+/// Every attribute name used as a key by the table or one of its indexes.
+pub fn key_names<'a>(
+    hash: &'a KeyAttr,
+    range: Option<&'a KeyAttr>,
+    indexes: &'a [IndexMeta],
+) -> Vec<&'a str> {
+    let mut names: Vec<&str> = std::iter::once(hash)
+        .chain(range)
+        .chain(indexes.iter().flat_map(|i| i.key_attrs()))
+        .map(|k| k.name.as_str())
+        .collect();
+    let mut seen = Vec::new();
+    names.retain(|n| {
+        let fresh = !seen.contains(n);
+        seen.push(n);
+        fresh
+    });
+    names
+}
+
+/// Applies UpdateTable's GlobalSecondaryIndexUpdates to `meta` (Create adds a CREATING index
+/// that the backfill fills; Delete removes it; Update changes its throughput).
+pub fn apply_updates(
+    meta: &mut crate::catalog::TableMeta,
+    updates: &[Json],
+    new_defs: &[(String, String)],
+) -> Result<()> {
+    let mut structural = 0;
+    for u in updates {
+        let u = Request::from_map(u.as_object().cloned().unwrap_or_default());
+        let present: Vec<&str> = ["Create", "Update", "Delete"]
+            .into_iter()
+            .filter(|k| u.raw(k).is_some_and(|v| !v.is_null()))
+            .collect();
+        if present.len() != 1 {
+            return Err(invalid(
+                "One of GlobalSecondaryIndexUpdate.Create, Update or Delete must be specified",
+            ));
+        }
+        let body = u.raw(present[0]).cloned().unwrap_or(Json::Null);
+        let name = body
+            .get("IndexName")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        match present[0] {
+            "Create" => {
+                structural += 1;
+                // Definitions: the table's, plus the request's for new attributes.
+                let mut defs = meta.attribute_definitions.clone();
+                for (n, t) in new_defs {
+                    match defs.iter().find(|(m, _)| m == n) {
+                        Some((_, old)) if old != t => {
+                            return Err(invalid(format!(
+                                "Cannot change the type of attribute {n} from {old} to {t}"
+                            )))
+                        }
+                        Some(_) => {}
+                        None => defs.push((n.clone(), t.clone())),
+                    }
+                }
+                let mut index =
+                    parse_one(&body, true, &defs, meta.billing_mode == "PAY_PER_REQUEST")?;
+                if meta.indexes.iter().any(|i| i.name == index.name) {
+                    return Err(EngineError::validation(format!(
+                        "One or more parameter values were invalid: Index already exists: {}",
+                        index.name
+                    )));
+                }
+                if meta.indexes.iter().filter(|i| i.global).count() >= MAX_GSIS {
+                    return Err(EngineError::LimitExceeded(format!(
+                        "Subscriber limit exceeded: The number of global secondary indexes exceeds the limit of {MAX_GSIS}"
+                    )));
+                }
+                index.status = "CREATING".into();
+                meta.indexes.push(index);
+                let used = key_names(&meta.hash_key, meta.range_key.as_ref(), &meta.indexes);
+                meta.attribute_definitions = defs
+                    .into_iter()
+                    .filter(|(n, _)| used.contains(&n.as_str()))
+                    .collect();
+            }
+            "Delete" => {
+                structural += 1;
+                let before = meta.indexes.len();
+                meta.indexes.retain(|i| !(i.global && i.name == name));
+                if meta.indexes.len() == before {
+                    return Err(EngineError::not_found(format!(
+                        "Requested resource not found: Index: {name} not found"
+                    )));
+                }
+                let used: Vec<String> =
+                    key_names(&meta.hash_key, meta.range_key.as_ref(), &meta.indexes)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect();
+                meta.attribute_definitions.retain(|(n, _)| used.contains(n));
+            }
+            _ => {
+                let index = meta
+                    .indexes
+                    .iter_mut()
+                    .find(|i| i.global && i.name == name)
+                    .ok_or_else(|| {
+                        EngineError::not_found(format!(
+                            "Requested resource not found: Index: {name} not found"
+                        ))
+                    })?;
+                let t = body
+                    .get("ProvisionedThroughput")
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(r) = t.get("ReadCapacityUnits").and_then(Json::as_u64) {
+                    index.read_capacity = r;
+                }
+                if let Some(w) = t.get("WriteCapacityUnits").and_then(Json::as_u64) {
+                    index.write_capacity = w;
+                }
+            }
+        }
+    }
+    if structural > 1 {
+        return Err(EngineError::LimitExceeded(
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Fills every index still CREATING from the items its table already holds, then marks it
+    /// ACTIVE. Writes keep maintaining a CREATING index meanwhile; each chunk of items is read
+    /// and indexed under the items' locks, so an entry always reflects the item's current
+    /// state. Returns how many items were indexed. Safe to repeat (after a restart).
+    pub fn backfill_indexes(&self, progress: &mut dyn FnMut(&str, &str, usize)) -> Result<usize> {
+        let mut total = 0;
+        for name in self.table_names() {
+            let Some(table) = self.table(&name) else {
+                continue;
+            };
+            for index in table.indexes.iter().filter(|i| i.meta.status == "CREATING") {
+                total += self.backfill_one(&table, &index.meta.name, progress)?;
+                let _ddl = self.ddl_lock();
+                if let Some(current) = self.table(&name) {
+                    let mut meta = current.meta.clone();
+                    if let Some(m) = meta.indexes.iter_mut().find(|m| m.id == index.meta.id) {
+                        m.status = "ACTIVE".into();
+                        self.replace_meta(&current, meta)?;
+                        tracing::info!(table = %name, index = %index.meta.name, "index backfilled: ACTIVE");
+                    }
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    fn backfill_one(
+        &self,
+        table: &Table,
+        index_name: &str,
+        progress: &mut dyn FnMut(&str, &str, usize),
+    ) -> Result<usize> {
+        const CHUNK: usize = 512;
+        let Some(index) = table.index(index_name).cloned() else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let range = match &after {
+                Some(k) => table.items.range::<Vec<u8>, _>((
+                    std::ops::Bound::Excluded(k.clone()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => table.items.range::<Vec<u8>, _>(..),
+            };
+            let mut keys = Vec::with_capacity(CHUNK);
+            for guard in range.take(CHUNK) {
+                keys.push(guard.key()?.to_vec());
+            }
+            let Some(last) = keys.last().cloned() else {
+                break;
+            };
+            let guards = self.lock_items(keys.iter().map(|k| (table, k.as_slice())));
+            let mut batch = self.db_batch();
+            let (mut count, mut size) = (0i64, 0i64);
+            for key in &keys {
+                let Some(item) = self.get_item(table, key)? else {
+                    continue;
+                };
+                let Some(entry) = index.meta.entry_key(key, &item) else {
+                    continue;
+                };
+                if index.meta.check_item(&item).is_err() {
+                    // DynamoDB leaves items whose attribute has the wrong type out of the index.
+                    continue;
+                }
+                if index.ks.get(&entry)?.is_none() {
+                    let projected = index.meta.project(&table.meta, &item);
+                    let s = value::item_size(&projected);
+                    batch.insert(&index.ks, entry, encode_stored(&projected, s));
+                    count += 1;
+                    size += s as i64;
+                }
+            }
+            batch.commit()?;
+            drop(guards);
+            index
+                .stats
+                .item_count
+                .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+            index
+                .stats
+                .size_bytes
+                .fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+            done += keys.len();
+            progress(&table.meta.name, index_name, done);
+            after = Some(last);
+        }
+        self.persist()?;
+        Ok(done)
+    }
+}
