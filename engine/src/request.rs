@@ -41,6 +41,11 @@ impl Request {
         Request { body }
     }
 
+    /// The whole request body.
+    pub fn body(&self) -> &Map<String, Json> {
+        &self.body
+    }
+
     /// The raw value of a member; JSON null counts as absent.
     pub fn raw(&self, field: &str) -> Option<&Json> {
         self.body.get(field).filter(|v| !v.is_null())

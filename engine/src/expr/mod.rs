@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod eval;
 pub mod key;
+pub mod legacy;
 pub mod lex;
 pub mod parse;
 pub mod project;

@@ -18,17 +18,6 @@ fn parse_condition(req: &Request, input: &ExprInput) -> Result<Option<Condition>
         .transpose()
 }
 
-fn check_unsupported_legacy(req: &Request, params: &[&str]) -> Result<()> {
-    for p in params {
-        if req.raw(p).is_some() {
-            return Err(EngineError::validation(format!(
-                "The legacy parameter {p} is not supported yet by this server; use the expression parameters"
-            )));
-        }
-    }
-    Ok(())
-}
-
 pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
     let name = table_name_and(req, &[("Item", "item")])?;
     let item = req.item("Item")?.unwrap_or_default();
@@ -44,7 +33,9 @@ pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         &["ConditionExpression"],
         &["Expected", "ConditionalOperator"],
     )?;
-    check_unsupported_legacy(req, &["Expected", "ConditionalOperator"])?;
+    if let Some(rewritten) = super::legacy::rewrite(req)? {
+        return put_item(engine, &rewritten);
+    }
     let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
     let cond = parse_condition(req, &input)?;
     input.check_all_used()?;
@@ -174,7 +165,9 @@ pub fn delete_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         &["ConditionExpression"],
         &["Expected", "ConditionalOperator"],
     )?;
-    check_unsupported_legacy(req, &["Expected", "ConditionalOperator"])?;
+    if let Some(rewritten) = super::legacy::rewrite(req)? {
+        return delete_item(engine, &rewritten);
+    }
     let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
     let cond = parse_condition(req, &input)?;
     input.check_all_used()?;
@@ -231,10 +224,9 @@ pub fn update_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         &["UpdateExpression", "ConditionExpression"],
         &["AttributeUpdates", "Expected", "ConditionalOperator"],
     )?;
-    check_unsupported_legacy(
-        req,
-        &["AttributeUpdates", "Expected", "ConditionalOperator"],
-    )?;
+    if let Some(rewritten) = super::legacy::rewrite(req)? {
+        return update_item(engine, &rewritten);
+    }
     let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
     let update = req
         .str("UpdateExpression")?

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod indexes;
 pub mod items;
+pub mod legacy;
 pub mod read;
 pub mod streams;
 pub mod tables;

@@ -386,12 +386,8 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
             "KeyConditions",
         ],
     )?;
-    for legacy in ["QueryFilter", "ConditionalOperator", "KeyConditions"] {
-        if req.raw(legacy).is_some() {
-            return Err(EngineError::validation(format!(
-                "The legacy parameter {legacy} is not supported yet by this server; use the expression parameters"
-            )));
-        }
+    if let Some(rewritten) = super::legacy::rewrite(req)? {
+        return query(engine, &rewritten);
     }
     let key_expr = req.str("KeyConditionExpression")?.ok_or_else(|| {
         EngineError::validation(
@@ -450,12 +446,8 @@ pub fn scan(engine: &Engine, req: &Request) -> Result<Outcome> {
         &["ProjectionExpression", "FilterExpression"],
         &["AttributesToGet", "ScanFilter", "ConditionalOperator"],
     )?;
-    for legacy in ["ScanFilter", "ConditionalOperator"] {
-        if req.raw(legacy).is_some() {
-            return Err(EngineError::validation(format!(
-                "The legacy parameter {legacy} is not supported yet by this server; use the expression parameters"
-            )));
-        }
+    if let Some(rewritten) = super::legacy::rewrite(req)? {
+        return scan(engine, &rewritten);
     }
     let segment = req.int("Segment")?;
     let total = req.int("TotalSegments")?;
