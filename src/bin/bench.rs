@@ -27,7 +27,8 @@ struct Args {
     /// Endpoint to load, as http://host:port.
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     endpoint: String,
-    /// Operations to measure, in order.
+    /// Operations to measure, in order: put, get, query, batch (BatchWriteItem of 25 puts),
+    /// tx (TransactWriteItems of two updates).
     #[arg(long, value_delimiter = ',', default_value = "put,get,query")]
     ops: Vec<Op>,
     /// Concurrent requests in flight (one connection each).
@@ -73,6 +74,10 @@ enum Op {
     Put,
     Get,
     Query,
+    /// BatchWriteItem of 25 puts.
+    Batch,
+    /// TransactWriteItems moving 1 between two items (two Update actions).
+    Tx,
 }
 
 impl Op {
@@ -81,6 +86,17 @@ impl Op {
             Op::Put => "PutItem",
             Op::Get => "GetItem",
             Op::Query => "Query",
+            Op::Batch => "BatchWriteItem",
+            Op::Tx => "TransactWriteItems",
+        }
+    }
+
+    /// Items written per request.
+    fn items(self) -> u64 {
+        match self {
+            Op::Batch => 25,
+            Op::Tx => 2,
+            _ => 1,
         }
     }
 }
@@ -193,6 +209,32 @@ fn request(args: &Args, op: Op, rng: &mut Rng, payload: &str) -> Value {
             json!({"TableName": args.table, "Item": item})
         }
         Op::Get => json!({"TableName": args.table, "Key": key(args, rng.below(args.items))}),
+        Op::Batch => {
+            let mut seen = std::collections::HashSet::new();
+            let mut puts = Vec::with_capacity(25);
+            while puts.len() < 25 {
+                let i = rng.below(args.items.max(25));
+                if !seen.insert(i) {
+                    continue;
+                }
+                let mut item = key(args, i);
+                item["v"] = json!({"S": payload});
+                item["n"] = json!({"N": i.to_string()});
+                puts.push(json!({"PutRequest": {"Item": item}}));
+            }
+            json!({"RequestItems": {args.table.as_str(): puts}})
+        }
+        Op::Tx => {
+            let a = rng.below(args.items.max(2));
+            let b = (a + 1 + rng.below(args.items.max(2) - 1)) % args.items.max(2);
+            let update = |i: u64, delta: i64| {
+                json!({"Update": {
+                    "TableName": args.table, "Key": key(args, i),
+                    "UpdateExpression": "ADD bal :d",
+                    "ExpressionAttributeValues": {":d": {"N": delta.to_string()}}}})
+            };
+            json!({"TransactItems": [update(a, -1), update(b, 1)]})
+        }
         Op::Query => {
             let partitions = args.items.div_ceil(args.per_partition);
             json!({
@@ -359,6 +401,7 @@ fn report(args: &Args, op: Op, mut o: Outcome) {
     o.latencies_us.sort_unstable();
     let l = &o.latencies_us;
     let ops_s = o.ops as f64 / args.duration as f64;
+    let items_s = ops_s * op.items() as f64;
     let (p50, p90, p99) = (percentile(l, 0.5), percentile(l, 0.9), percentile(l, 0.99));
     let max = l.last().copied().unwrap_or(0) as f64 / 1000.0;
     if args.json {
@@ -366,13 +409,18 @@ fn report(args: &Args, op: Op, mut o: Outcome) {
             "{}",
             json!({
                 "label": args.label, "op": op.name(), "concurrency": args.concurrency,
-                "ops_per_sec": ops_s.round(), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
+                "ops_per_sec": ops_s.round(), "items_per_sec": items_s.round(), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
                 "max_ms": max, "errors": o.errors,
             })
         );
     } else {
+        let items = if op.items() > 1 {
+            format!("  ({items_s:.0} items/s)")
+        } else {
+            String::new()
+        };
         println!(
-            "{:<18} {:<8} c={:<3} {:>9.0} ops/s  p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms  max {:>8.3} ms  errors {}",
+            "{:<18} {:<8} c={:<3} {:>9.0} ops/s  p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms  max {:>8.3} ms  errors {}{items}",
             args.label, op.name(), args.concurrency, ops_s, p50, p90, p99, max, o.errors
         );
     }
@@ -386,7 +434,7 @@ async fn main_async(args: Arc<Args>) -> Result<(), BoxError> {
     let payload = Arc::new("x".repeat(args.value_size));
     let mut loaded = args.no_load;
     for &op in &args.ops {
-        if op != Op::Put && !loaded {
+        if matches!(op, Op::Get | Op::Query | Op::Tx) && !loaded {
             load(&args, &payload).await?;
             loaded = true;
         }
