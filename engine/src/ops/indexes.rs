@@ -375,14 +375,24 @@ impl Engine {
                 continue;
             };
             for index in table.indexes.iter().filter(|i| i.meta.status == "CREATING") {
-                total += self.backfill_one(&table, &index.meta.name, progress)?;
+                let started = std::time::Instant::now();
+                let items = self.backfill_one(&table, &index.meta.name, progress)?;
+                total += items;
+                let secs = started.elapsed().as_secs_f64();
                 let _ddl = self.ddl_lock();
                 if let Some(current) = self.table(&name) {
                     let mut meta = current.meta.clone();
                     if let Some(m) = meta.indexes.iter_mut().find(|m| m.id == index.meta.id) {
                         m.status = "ACTIVE".into();
                         self.replace_meta(&current, meta)?;
-                        tracing::info!(table = %name, index = %index.meta.name, "index backfilled: ACTIVE");
+                        tracing::info!(
+                            table = %name,
+                            index = %index.meta.name,
+                            items,
+                            seconds = secs,
+                            items_per_sec = (items as f64 / secs.max(1e-9)).round(),
+                            "index backfilled: ACTIVE"
+                        );
                     }
                 }
             }
