@@ -129,6 +129,22 @@ impl LogRecord {
     }
 }
 
+/// The first (table, shard) group with a record at or after `cursor`: its 10-byte prefix and
+/// the largest record key it can hold.
+fn next_group(ks: &Keyspace, cursor: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let next = ks
+        .range(cursor.to_vec()..TRIM_PREFIX.to_vec())
+        .next()
+        .map(|g| g.key())
+        .transpose()?;
+    Ok(next.filter(|k| k.len() == 18).map(|first| {
+        let group = first[..10].to_vec();
+        let mut end = group.clone();
+        end.extend_from_slice(&[0xFF; 8]);
+        (group, end)
+    }))
+}
+
 fn split_key(key: &[u8]) -> Option<(u64, u16, u64)> {
     let k: &[u8; 18] = key.try_into().ok()?;
     Some((
@@ -243,21 +259,9 @@ impl ChangeLog {
             }
         }
         let mut cursor: Vec<u8> = Vec::new();
-        loop {
-            // Seek to the last record below the next (table, shard) boundary.
-            let next = ks
-                .range(cursor.clone()..TRIM_PREFIX.to_vec())
-                .next()
-                .map(|g| g.key())
-                .transpose()?;
-            let Some(first) = next else { break };
-            if first.len() != 18 {
-                break;
-            }
-            let group = &first[..10];
-            let mut end = group.to_vec();
-            end.extend_from_slice(&[0xFF; 8]);
-            if let Some(g) = ks.range(group.to_vec()..=end.clone()).next_back() {
+        // Seek to the last record of each (table, shard) group.
+        while let Some((group, end)) = next_group(&ks, &cursor)? {
+            if let Some(g) = ks.range(group.clone()..=end.clone()).next_back() {
                 let (k, v) = g.into_inner()?;
                 if let (Some((_, _, seq)), Some((_, hlc))) = (split_key(&k), header(&v)) {
                     max_seq = max_seq.max(seq);
@@ -432,20 +436,7 @@ impl ChangeLog {
         let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
         let mut removed = 0;
         let mut cursor: Vec<u8> = Vec::new();
-        loop {
-            let next = self
-                .ks
-                .range(cursor.clone()..TRIM_PREFIX.to_vec())
-                .next()
-                .map(|g| g.key())
-                .transpose()?;
-            let Some(first) = next else { break };
-            if first.len() != 18 {
-                break;
-            }
-            let group = first[..10].to_vec();
-            let mut end = group.clone();
-            end.extend_from_slice(&[0xFF; 8]);
+        while let Some((group, end)) = next_group(&self.ks, &cursor)? {
             let mut batch = db.batch();
             let mut horizon = None;
             for guard in self.ks.range(group.clone()..=end.clone()) {

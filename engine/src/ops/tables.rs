@@ -394,7 +394,7 @@ fn read_tags(req: &Request) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn table_name(req: &Request) -> Result<String> {
+pub(crate) fn table_name(req: &Request) -> Result<String> {
     let name = req.str("TableName")?;
     let mut v = Violations::new();
     v.table_name(name, "tableName");
@@ -402,7 +402,7 @@ fn table_name(req: &Request) -> Result<String> {
     Ok(name.unwrap_or_default().to_owned())
 }
 
-fn table_not_found(name: &str) -> EngineError {
+pub(crate) fn table_not_found(name: &str) -> EngineError {
     EngineError::not_found(format!(
         "Requested resource not found: Table: {name} not found"
     ))

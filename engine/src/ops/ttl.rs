@@ -8,6 +8,7 @@
 
 use serde_json::{json, Value as Json};
 
+use super::tables::{table_name, table_not_found};
 use crate::error::{EngineError, Result};
 use crate::request::{Request, Violations};
 use crate::store::{Engine, Mutation, Stored};
@@ -15,20 +16,6 @@ use crate::value::AttributeValue;
 
 /// Items whose TTL is older than this are ignored, as DynamoDB does.
 const FIVE_YEARS_SECS: f64 = 5.0 * 365.0 * 24.0 * 3600.0;
-
-fn table_name(req: &Request) -> Result<String> {
-    let name = req.str("TableName")?;
-    let mut v = Violations::new();
-    v.table_name(name, "tableName");
-    v.finish()?;
-    Ok(name.unwrap_or_default().to_owned())
-}
-
-fn not_found(name: &str) -> EngineError {
-    EngineError::not_found(format!(
-        "Requested resource not found: Table: {name} not found"
-    ))
-}
 
 pub fn update_time_to_live(engine: &Engine, req: &Request) -> Result<Json> {
     let name = table_name(req)?;
@@ -54,7 +41,7 @@ pub fn update_time_to_live(engine: &Engine, req: &Request) -> Result<Json> {
     v.finish()?;
     let (enabled, attr) = (enabled.unwrap_or(false), attr.unwrap_or_default());
     let _ddl = engine.ddl_lock();
-    let table = engine.table(&name).ok_or_else(|| not_found(&name))?;
+    let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
     let mut meta = table.meta.clone();
     match (&meta.ttl_attribute, enabled) {
         (Some(_), true) => return Err(EngineError::validation("TimeToLive is already enabled")),
@@ -73,7 +60,7 @@ pub fn update_time_to_live(engine: &Engine, req: &Request) -> Result<Json> {
 
 pub fn describe_time_to_live(engine: &Engine, req: &Request) -> Result<Json> {
     let name = table_name(req)?;
-    let table = engine.table(&name).ok_or_else(|| not_found(&name))?;
+    let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
     Ok(match &table.meta.ttl_attribute {
         Some(a) => {
             json!({"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED", "AttributeName": a}})
