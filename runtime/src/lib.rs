@@ -1,1 +1,203 @@
+//! Tributary's trigger runtime: WebAssembly components implementing the `trigger` world
+//! (`wit/trigger.wit`), compiled once and invoked with a deadline and a memory cap.
+//!
+//! This crate knows wasmtime and the engine (the change log, `Engine::call`); it knows
+//! nothing of HTTP. Event-source mappings (reading the log, batching, checkpoints) build on
+//! [`Runtime::invoke`].
+
+mod host;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+
+pub use host::LogLine;
+use host::State;
+
 pub use tributary_engine as engine;
+
+/// Generated from `wit/trigger.wit`.
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({ world: "trigger", path: "wit" });
+}
+
+/// How often the deadline clock ticks.
+const TICK: Duration = Duration::from_millis(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the code is not a valid trigger component: {0}")]
+    InvalidCode(String),
+    #[error("the function timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("the function ran out of memory (limit {0} bytes)")]
+    OutOfMemory(usize),
+    #[error("the function trapped: {0}")]
+    Trap(String),
+    #[error("runtime error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// Limits of one invocation (Lambda's Timeout and MemorySize).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    /// Environment variables the guest sees.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(3),
+            memory_bytes: 128 * 1024 * 1024,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A compiled, pre-linked function: instantiate per invocation.
+pub struct Compiled {
+    pre: bindings::TriggerPre<State>,
+}
+
+/// What an invocation returned, with the guest's log.
+#[derive(Debug)]
+pub struct Invocation {
+    /// `handle`'s result: Ok("" or a JSON response) or the handler's error string.
+    pub result: Result<String, String>,
+    pub logs: Vec<LogLine>,
+}
+
+/// The wasmtime engine, the linker, and the clock that enforces deadlines.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<State>,
+    db: Arc<tributary_engine::Engine>,
+    stop: Arc<AtomicBool>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Runtime {
+    pub fn new(db: Arc<tributary_engine::Engine>) -> Result<Runtime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        bindings::Trigger::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("wasm-deadlines".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| RuntimeError::Internal(e.to_string()))?
+        };
+        Ok(Runtime {
+            engine,
+            linker,
+            db,
+            stop,
+            ticker: Some(ticker),
+        })
+    }
+
+    /// Compiles component bytes (slow for large guests: cache with [`Runtime::precompile`]).
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| RuntimeError::InvalidCode(format!("{e:#}")))?;
+        self.link(component)
+    }
+
+    /// The compiled artifact of component bytes, to store on disk keyed by the code's hash.
+    pub fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>> {
+        self.engine
+            .precompile_component(bytes)
+            .map_err(|e| RuntimeError::InvalidCode(format!("{e:#}")))
+    }
+
+    /// Loads an artifact made by [`Runtime::precompile`] with this same build.
+    ///
+    /// # Safety
+    /// The bytes must come from `precompile` (wasmtime trusts them as machine code).
+    pub unsafe fn load_precompiled(&self, artifact: &[u8]) -> Result<Compiled> {
+        // SAFETY: the caller guarantees the artifact was produced by `precompile`.
+        let component = unsafe { Component::deserialize(&self.engine, artifact) }
+            .map_err(|e| RuntimeError::InvalidCode(format!("{e:#}")))?;
+        self.link(component)
+    }
+
+    fn link(&self, component: Component) -> Result<Compiled> {
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::InvalidCode(format!("{e:#}")))?;
+        let pre = bindings::TriggerPre::new(pre)
+            .map_err(|e| RuntimeError::InvalidCode(format!("{e:#}")))?;
+        Ok(Compiled { pre })
+    }
+
+    /// Runs `handle(event)` in a fresh instance under `limits`. A handler that traps, runs
+    /// past its deadline or exceeds its memory fails this invocation only.
+    pub fn invoke(&self, f: &Compiled, event: &str, limits: &Limits) -> Result<Invocation> {
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = State::new(self.db.clone(), &limits.env, store_limits);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let outcome = f
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_handle(&mut store, event));
+        let logs = store.data_mut().take_logs();
+        match outcome {
+            Ok(result) => Ok(Invocation { result, logs }),
+            Err(e) => Err(classify(e, limits)),
+        }
+    }
+}
+
+fn classify(e: wasmtime::Error, limits: &Limits) -> RuntimeError {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => RuntimeError::Timeout(limits.timeout),
+        Some(Trap::AllocationTooLarge) => RuntimeError::OutOfMemory(limits.memory_bytes),
+        _ => {
+            let text = format!("{e:#}");
+            if text.contains("forcing trap when growing memory")
+                || text.contains("memory minimum size")
+            {
+                RuntimeError::OutOfMemory(limits.memory_bytes)
+            } else {
+                RuntimeError::Trap(text)
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _joined = t.join();
+        }
+    }
+}
