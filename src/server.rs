@@ -39,8 +39,31 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let functions_engine = engine.clone();
+    let (functions, mappings) = tokio::task::spawn_blocking(move || {
+        let runtime = Arc::new(
+            tributary_runtime::Runtime::new(functions_engine.clone()).map_err(|e| e.to_string())?,
+        );
+        let functions = Arc::new(
+            tributary_runtime::functions::Functions::open(runtime).map_err(|e| e.to_string())?,
+        );
+        let mappings =
+            tributary_runtime::mappings::Mappings::open(functions.clone(), functions_engine)
+                .map_err(|e| e.to_string())?;
+        Ok::<_, String>((functions, mappings))
+    })
+    .await
+    .map_err(|e| format!("trigger runtime start panicked: {e}"))?
+    .map_err(|e| format!("cannot start the trigger runtime: {e}"))?;
+    tracing::info!(
+        functions = functions.list().map(|l| l.len()).unwrap_or(0),
+        mappings = mappings.list().map(|l| l.len()).unwrap_or(0),
+        "trigger runtime ready"
+    );
     let state = Arc::new(AppState {
         engine: engine.clone(),
+        functions,
+        mappings,
         auth: Box::new(AcceptAll),
         local_addr,
     });

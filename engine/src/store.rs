@@ -548,6 +548,12 @@ fn recount(items: &Keyspace) -> Result<TableStats> {
 }
 
 impl Engine {
+    /// A keyspace for data kept beside the tables (the trigger runtime's functions, mappings
+    /// and checkpoints).
+    pub fn aux_keyspace(&self, name: &str) -> Result<Keyspace> {
+        Ok(self.db.keyspace(name, KeyspaceCreateOptions::default)?)
+    }
+
     /// A write batch for maintenance work (index backfill) outside the item write path.
     pub(crate) fn db_batch(&self) -> fjall::OwnedWriteBatch {
         self.db.batch()

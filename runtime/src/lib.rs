@@ -5,7 +5,9 @@
 //! nothing of HTTP. Event-source mappings (reading the log, batching, checkpoints) build on
 //! [`Runtime::invoke`].
 
+pub mod functions;
 mod host;
+pub mod mappings;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -116,6 +118,11 @@ impl Runtime {
         })
     }
 
+    /// The engine whose API guests call.
+    pub fn db(&self) -> &Arc<tributary_engine::Engine> {
+        &self.db
+    }
+
     /// Compiles component bytes (slow for large guests: cache with [`Runtime::precompile`]).
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled> {
         let component = Component::new(&self.engine, bytes)
@@ -199,5 +206,40 @@ impl Drop for Runtime {
         if let Some(t) = self.ticker.take() {
             let _joined = t.join();
         }
+    }
+}
+
+/// Milliseconds since the epoch as ISO-8601 (`2026-11-26T12:00:00.000+0000`, Lambda's form).
+pub fn iso8601(ms: u64) -> String {
+    let secs = (ms / 1000) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}+0000",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_dates() {
+        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000+0000");
+        assert_eq!(
+            super::iso8601(1_795_695_329_419),
+            "2026-11-26T12:15:29.419+0000"
+        );
     }
 }

@@ -1,8 +1,10 @@
-//! The HTTP API: one port serving the DynamoDB JSON 1.0 protocol (`POST /` with
-//! `X-Amz-Target`) and a health check (`GET /`).
+//! The HTTP API: one port serving the DynamoDB and DynamoDB Streams JSON 1.0 protocols
+//! (`POST /` with `X-Amz-Target`), the Lambda REST API (`/2015-03-31/...`) and a health check
+//! (`GET /`).
 
 pub mod auth;
 pub mod dynamodb;
+pub mod lambda;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use auth::Authenticator;
 /// Everything a request handler needs.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub functions: Arc<tributary_runtime::functions::Functions>,
+    pub mappings: Arc<tributary_runtime::mappings::Mappings>,
     pub auth: Box<dyn Authenticator>,
     /// The address the server listens on (shown by the health check).
     pub local_addr: SocketAddr,
@@ -28,6 +32,7 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(health).post(post_root))
+        .merge(lambda::routes())
         .with_state(state)
 }
 

@@ -567,3 +567,45 @@ pub fn seq_of(r: &aws_sdk_dynamodbstreams::types::Record) -> u128 {
         .parse()
         .expect("numeric SequenceNumber")
 }
+
+/// A Lambda client for the same endpoint.
+pub fn lambda_client_for(endpoint: &str) -> aws_sdk_lambda::Client {
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
+
+/// A core module (WAT) made into a component of the `trigger` world (runtime/wit).
+pub fn trigger_component(wat: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/wit");
+    let (pkg, _) = resolve.push_path(&wit).expect("wit");
+    let world = resolve
+        .select_world(&[pkg], Some("trigger"))
+        .expect("world");
+    let mut module = wat::parse_str(wat).expect("wat");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed");
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .expect("module")
+        .encode()
+        .expect("encode")
+}

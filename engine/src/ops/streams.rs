@@ -49,15 +49,16 @@ fn shard_id(epoch: &StreamEpoch, table_id: u64, shard: u16) -> String {
     )
 }
 
-/// A stream resolved from its ARN.
-struct Stream {
-    table: std::sync::Arc<Table>,
-    epoch: StreamEpoch,
-    arn: String,
+/// A stream resolved from its ARN (also used by the trigger runtime's event-source mappings).
+pub struct Stream {
+    pub table: std::sync::Arc<Table>,
+    pub epoch: StreamEpoch,
+    pub arn: String,
 }
 
 impl Stream {
-    fn end(&self) -> u64 {
+    /// The first sequence number past the stream (u64::MAX while it is enabled).
+    pub fn end(&self) -> u64 {
         self.epoch.end_seq.unwrap_or(u64::MAX)
     }
 
@@ -65,7 +66,8 @@ impl Stream {
         (0..SHARDS).find(|s| shard_id(&self.epoch, self.table.meta.id, *s) == id)
     }
 
-    fn first_position(&self, engine: &Engine, shard: u16) -> u64 {
+    /// The first readable position of a shard (TRIM_HORIZON).
+    pub fn first_position(&self, engine: &Engine, shard: u16) -> u64 {
         self.epoch
             .start_seq
             .max(engine.log().trim_horizon(self.table.meta.id, shard))
@@ -85,7 +87,7 @@ fn not_found(arn: &str) -> EngineError {
     ))
 }
 
-fn resolve(engine: &Engine, arn: &str) -> Result<Stream> {
+pub fn resolve(engine: &Engine, arn: &str) -> Result<Stream> {
     let (table_part, label) = arn
         .split_once("/stream/")
         .ok_or_else(|| EngineError::validation(format!("Invalid StreamArn: {arn}")))?;
@@ -428,7 +430,7 @@ pub fn get_records(engine: &Engine, req: &Request) -> Result<Json> {
 }
 
 /// A log record in the exact JSON shape of DynamoDB Streams, and its size.
-fn stream_record(engine: &Engine, s: &Stream, r: &LogRecord) -> (Json, usize) {
+pub fn stream_record(engine: &Engine, s: &Stream, r: &LogRecord) -> (Json, usize) {
     let view = s.epoch.view_type.as_str();
     let mut d = Map::new();
     d.insert(
