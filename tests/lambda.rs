@@ -312,3 +312,102 @@ async fn deploy_invoke_and_map_a_function() {
         Some("ResourceNotFoundException")
     );
 }
+
+/// FilterCriteria: only matching records reach the handler; the rest are skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_criteria_select_records() {
+    let server = Server::start();
+    let c = server.client();
+    let lambda = lambda_client_for(&server.endpoint());
+    let arn = stream_table(&c, "events", false, StreamViewType::NewImage).await;
+    create_table(
+        &c,
+        "counter",
+        ("pk", aws_sdk_dynamodb::types::ScalarAttributeType::S),
+        None,
+    )
+    .await;
+    lambda
+        .create_function()
+        .function_name("count")
+        .role("r")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(counting_handler(false)))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create function");
+    let pattern = serde_json::json!({
+        "eventName": ["INSERT"],
+        "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "keep"}]}}}
+    });
+    let err = lambda
+        .create_event_source_mapping()
+        .function_name("count")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .filter_criteria(
+            aws_sdk_lambda::types::FilterCriteria::builder()
+                .filters(
+                    aws_sdk_lambda::types::Filter::builder()
+                        .pattern("{oops")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("bad pattern");
+    assert_eq!(
+        aws_sdk_lambda::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidParameterValueException")
+    );
+    lambda
+        .create_event_source_mapping()
+        .function_name("count")
+        .event_source_arn(&arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .batch_size(1)
+        .filter_criteria(
+            aws_sdk_lambda::types::FilterCriteria::builder()
+                .filters(
+                    aws_sdk_lambda::types::Filter::builder()
+                        .pattern(pattern.to_string())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("mapping with filter");
+    for pk in ["keep1", "drop1", "keep2", "drop2"] {
+        c.put_item()
+            .table_name("events")
+            .item("pk", s(pk))
+            .send()
+            .await
+            .expect("put");
+    }
+    c.put_item()
+        .table_name("events")
+        .item("pk", s("keep1"))
+        .item("v", n("2"))
+        .send()
+        .await
+        .expect("modify");
+    c.put_item()
+        .table_name("events")
+        .item("pk", s("keep3"))
+        .send()
+        .await
+        .expect("last");
+    wait_for_counter(&c, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        counter(&c).await,
+        3,
+        "MODIFY and drop* records were filtered out"
+    );
+}

@@ -5,6 +5,7 @@
 //! nothing of HTTP. Event-source mappings (reading the log, batching, checkpoints) build on
 //! [`Runtime::invoke`].
 
+pub mod filter;
 pub mod functions;
 mod host;
 pub mod mappings;

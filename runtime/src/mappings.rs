@@ -16,6 +16,7 @@ use tributary_engine::log::SHARDS;
 use tributary_engine::ops::streams;
 use tributary_engine::Engine;
 
+use crate::filter::Filters;
 use crate::functions::{FunctionError, Functions};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -33,6 +34,9 @@ pub struct MappingConfig {
     /// Seconds since the epoch.
     pub last_modified: f64,
     pub last_result: String,
+    /// Lambda's FilterCriteria (`{"Filters":[{"Pattern":"..."}]}`), as given.
+    #[serde(default)]
+    pub filter_criteria: Option<Json>,
 }
 
 struct Worker {
@@ -133,6 +137,7 @@ impl Mappings {
                 "BatchSize must be between 1 and 10000".into(),
             ));
         }
+        Filters::parse(c.filter_criteria.as_ref()).map_err(FunctionError::InvalidParameter)?;
         match c.starting_position.as_str() {
             "TRIM_HORIZON" => {}
             "LATEST" => {
@@ -167,6 +172,7 @@ impl Mappings {
     ) -> Result<MappingConfig, FunctionError> {
         let mut c = self.require(uuid)?;
         change(&mut c);
+        Filters::parse(c.filter_criteria.as_ref()).map_err(FunctionError::InvalidParameter)?;
         if c.batch_size == 0 || c.batch_size > 10_000 {
             return Err(FunctionError::InvalidParameter(
                 "BatchSize must be between 1 and 10000".into(),
@@ -314,6 +320,7 @@ impl Mappings {
         let Some(last) = records.last().map(|r| r.seq) else {
             return Ok(false);
         };
+        let filters = Filters::parse(c.filter_criteria.as_ref())?;
         let event: Vec<Json> = records
             .iter()
             .map(|r| {
@@ -321,7 +328,14 @@ impl Mappings {
                 j["eventSourceARN"] = json!(c.event_source_arn);
                 j
             })
+            .filter(|j| filters.matches(j))
             .collect();
+        if event.is_empty() {
+            // Nothing in this batch passes the filters: skip it, as Lambda does.
+            self.set_checkpoint(&c.uuid, shard, last + 1)
+                .map_err(|e| e.to_string())?;
+            return Ok(true);
+        }
         let payload = json!({ "Records": event }).to_string();
         let inv = self
             .functions

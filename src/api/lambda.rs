@@ -456,6 +456,7 @@ fn mapping_json(state: &AppState, m: &MappingConfig) -> Json {
         "StateTransitionReason": "User action",
         "StartingPosition": m.starting_position,
         "MaximumRetryAttempts": m.max_retry_attempts,
+        "FilterCriteria": m.filter_criteria.clone().unwrap_or_else(|| json!({"Filters": []})),
     })
 }
 
@@ -495,6 +496,7 @@ async fn create_mapping(State(state): S, body: Bytes) -> Response {
             .unwrap_or(-1),
         last_modified: 0.0,
         last_result: String::new(),
+        filter_criteria: body.get("FilterCriteria").cloned(),
     };
     let mappings = state.mappings.clone();
     match blocking(move || mappings.create(c)).await {
@@ -564,6 +566,9 @@ async fn update_mapping(State(state): S, Path(uuid): Path<String>, body: Bytes) 
             }
             if let Some(f) = body.get("FunctionName").and_then(Json::as_str) {
                 m.function_name = function_name(f);
+            }
+            if let Some(f) = body.get("FilterCriteria") {
+                m.filter_criteria = Some(f.clone()).filter(|f| !f.is_null());
             }
         })
     })
