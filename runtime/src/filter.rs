@@ -60,9 +60,11 @@ fn check_pattern(p: &Map<String, Json>) -> Result<(), String> {
         match v {
             Json::Object(inner) => check_pattern(inner)?,
             Json::Array(_) => {}
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "Invalid filter pattern definition: the value of {k} must be an object or an array"
-            )),
+            ))
+            }
         }
     }
     Ok(())
