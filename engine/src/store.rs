@@ -330,10 +330,7 @@ impl Engine {
     }
 
     pub fn get_item(&self, table: &Table, key: &[u8]) -> Result<Option<Item>> {
-        match table.items.get(key)? {
-            Some(v) => Ok(Some(decode_stored(&v)?)),
-            None => Ok(None),
-        }
+        self.get_stored(table, key)?.map(|s| s.decode()).transpose()
     }
 
     /// THE write path: every change to items goes through here, as one atomic fjall batch.
@@ -356,6 +353,8 @@ impl Engine {
         }
         let mut batch = self.db.batch().durability(self.syncer.batch_persist_mode());
         let mut deltas = Vec::with_capacity(mutations.len());
+        // DynamoDB size of each item after (or, for a delete, before) the change, for its record.
+        let mut record_sizes = Vec::with_capacity(mutations.len());
         let mut index_deltas: Vec<(&Arc<crate::index::Index>, i64, i64)> = Vec::new();
         for m in &mutations {
             for index in &m.table.indexes {
@@ -391,20 +390,21 @@ impl Engine {
                     let size = value::item_size(item);
                     batch.insert(&m.table.items, m.key.clone(), encode_stored(item, size));
                     deltas.push((i64::from(m.old.is_none()), size as i64 - old_size));
+                    record_sizes.push(size);
                 }
                 None => {
                     batch.remove(&m.table.items, m.key.clone());
                     deltas.push((-i64::from(m.old.is_some()), -old_size));
+                    record_sizes.push(old_size as usize);
                 }
             }
         }
         if self.log.enabled() {
             let mut records = Vec::with_capacity(mutations.len());
-            for m in &mutations {
-                let (item, size) = match (&m.new, &m.old) {
-                    (Some(n), _) => (n, value::item_size(n)),
-                    (None, Some(o)) => (o, value::item_size(o)),
-                    (None, None) => continue,
+            for (m, &size) in mutations.iter().zip(&record_sizes) {
+                // Filtered above: old != new, so at least one of them exists.
+                let Some(item) = m.new.as_ref().or(m.old.as_ref()) else {
+                    continue;
                 };
                 records.push(self.log.prepare(Change {
                     table: &m.table.meta.name,
@@ -496,13 +496,6 @@ impl Stored {
     }
 }
 
-pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Item> {
-    if bytes.len() < 4 {
-        return Err(EngineError::Internal("corrupt stored item".into()));
-    }
-    value::decode_item(&bytes[4..])
-}
-
 /// The runtime side of `meta.indexes`: reuses `old`'s keyspaces and statistics where the
 /// index already existed, opens (and counts) the others.
 fn open_indexes(
@@ -534,15 +527,9 @@ fn recount(items: &Keyspace) -> Result<TableStats> {
     let stats = TableStats::default();
     for guard in items.iter() {
         let (_, v) = guard.into_inner()?;
-        let size = v
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_be_bytes)
-            .unwrap_or(0);
+        let size = Stored::new(v)?.size() as i64;
         stats.item_count.fetch_add(1, Ordering::Relaxed);
-        stats
-            .size_bytes
-            .fetch_add(i64::from(size), Ordering::Relaxed);
+        stats.size_bytes.fetch_add(size, Ordering::Relaxed);
     }
     Ok(stats)
 }
