@@ -30,30 +30,12 @@ fn counting_handler(trap: bool) -> Vec<u8> {
             request.len()
         )
     };
-    trigger_component(&format!(
-        r#"(module
-  (import "tributary:function/dynamodb@0.1.0" "call" (func $call (param i32 i32 i32 i32 i32)))
-  (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 4096))
-  (data (i32.const 256) "UpdateItem")
-  (data (i32.const 512) "{}")
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    global.get $heap
-    local.set $p
-    global.get $heap
-    local.get 3
-    i32.add
-    i32.const 7
-    i32.add
-    i32.const -8
-    i32.and
-    global.set $heap
-    local.get $p)
-  (func (export "handle") (param i32 i32) (result i32)
-    {body}))"#,
+    let imports = r#"(import "tributary:function/dynamodb@0.1.0" "call" (func $call (param i32 i32 i32 i32 i32)))"#;
+    let data = format!(
+        r#"(data (i32.const 256) "UpdateItem") (data (i32.const 512) "{}")"#,
         request.replace('"', "\\\"")
-    ))
+    );
+    trigger_component(&guest(imports, &data, &body))
 }
 
 async fn counter(c: &aws_sdk_dynamodb::Client) -> i64 {

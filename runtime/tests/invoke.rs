@@ -9,54 +9,16 @@ use serde_json::{json, Value};
 use tributary_engine::{Durability, Engine, EngineConfig};
 use tributary_runtime::{Limits, Runtime, RuntimeError};
 
+#[path = "support/component.rs"]
+mod support;
+
+use support::guest;
+
 /// A core module (WAT) made into a `trigger` component.
 fn component(wat: &str) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let wit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
-    let (pkg, _) = resolve.push_path(&wit).expect("wit");
-    let world = resolve
-        .select_world(&[pkg], Some("trigger"))
-        .expect("world");
-    let mut module = wat::parse_str(wat).expect("wat");
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed");
-    wit_component::ComponentEncoder::default()
-        .validate(true)
-        .module(&module)
-        .expect("module")
-        .encode()
-        .expect("encode")
-}
-
-/// Memory, a bump allocator, and a `handle` with the given body. The body gets the event as
-/// (local 0 = ptr, local 1 = len) and returns a pointer to the result area.
-fn guest(imports: &str, data: &str, body: &str) -> String {
-    format!(
-        r#"(module
-  {imports}
-  (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 4096))
-  {data}
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    global.get $heap
-    local.set $p
-    global.get $heap
-    local.get 3
-    i32.add
-    i32.const 7
-    i32.add
-    i32.const -8
-    i32.and
-    global.set $heap
-    local.get $p)
-  (func (export "handle") (param i32 i32) (result i32)
-    {body}))"#
+    support::trigger_component(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wit"),
+        wat,
     )
 }
 

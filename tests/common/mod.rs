@@ -586,26 +586,15 @@ pub fn lambda_client_for(endpoint: &str) -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::from_conf(conf)
 }
 
+#[path = "../../runtime/tests/support/component.rs"]
+mod component;
+#[allow(unused_imports)] // used by the trigger tests only
+pub use component::guest;
+
 /// A core module (WAT) made into a component of the `trigger` world (runtime/wit).
 pub fn trigger_component(wat: &str) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/wit");
-    let (pkg, _) = resolve.push_path(&wit).expect("wit");
-    let world = resolve
-        .select_world(&[pkg], Some("trigger"))
-        .expect("world");
-    let mut module = wat::parse_str(wat).expect("wat");
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
+    component::trigger_component(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/wit"),
+        wat,
     )
-    .expect("embed");
-    wit_component::ComponentEncoder::default()
-        .validate(true)
-        .module(&module)
-        .expect("module")
-        .encode()
-        .expect("encode")
 }
