@@ -24,6 +24,18 @@ pub struct Config {
     pub change_log: ChangeLogConfig,
     pub ttl: TtlConfig,
     pub log: LogConfig,
+    pub functions: FunctionsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionsConfig {
+    /// Invocations that may run at once, across all functions (Lambda's concurrency limit):
+    /// past it, Invoke answers TooManyRequestsException and mappings wait (both counted as
+    /// throttles).
+    pub max_concurrency: usize,
+    /// Functions (and their mappings) deployed at start; see `crate::declared`.
+    #[serde(default)]
+    pub deploy: Vec<crate::declared::DeclaredFunction>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,6 +2,8 @@
 
 mod api;
 mod config;
+mod declared;
+mod function_cli;
 mod server;
 
 use std::path::PathBuf;
@@ -29,6 +31,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print the embedded default configuration (config/default.toml).
     DefaultConfig,
+    /// Trigger functions: build a component, deploy it to a running server, list, invoke, delete.
+    #[command(subcommand)]
+    Function(function_cli::FunctionCommand),
 }
 
 #[derive(clap::Args)]
@@ -57,6 +62,13 @@ fn main() -> ExitCode {
             print!("{}", config::DEFAULT_TOML);
             ExitCode::SUCCESS
         }
+        Command::Function(cmd) => match function_cli::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tributary: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve(args) => {
             let overrides = Overrides {
                 region: args.region,

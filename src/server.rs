@@ -40,16 +40,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let functions_engine = engine.clone();
+    let max_concurrency = config.functions.max_concurrency;
+    let declared = config.functions.deploy.clone();
     let (functions, mappings) = tokio::task::spawn_blocking(move || {
         let runtime = Arc::new(
             tributary_runtime::Runtime::new(functions_engine.clone()).map_err(|e| e.to_string())?,
         );
         let functions = Arc::new(
-            tributary_runtime::functions::Functions::open(runtime).map_err(|e| e.to_string())?,
+            tributary_runtime::functions::Functions::open(runtime, max_concurrency)
+                .map_err(|e| e.to_string())?,
         );
-        let mappings =
-            tributary_runtime::mappings::Mappings::open(functions.clone(), functions_engine)
-                .map_err(|e| e.to_string())?;
+        let mappings = tributary_runtime::mappings::Mappings::open(
+            functions.clone(),
+            functions_engine.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        crate::declared::deploy(&declared, &functions_engine, &functions, &mappings)?;
         Ok::<_, String>((functions, mappings))
     })
     .await
@@ -66,10 +72,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
         mappings,
         auth: Box::new(AcceptAll),
         local_addr,
+        metrics: install_metrics(),
     });
     tracing::info!(
         region = %config.region,
-        "DynamoDB API listening on http://{local_addr} (region {})",
+        "DynamoDB, DynamoDB Streams and Lambda APIs listening on http://{local_addr} (region {}); metrics at http://{local_addr}/metrics",
         config.region
     );
     spawn_ttl_sweeper(engine.clone(), config.ttl.sweep_interval_secs);
@@ -154,5 +161,27 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received"),
         () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Installs the process-wide Prometheus recorder behind the `metrics` facade.
+fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    const SECONDS: &[f64] = &[
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+    ];
+    let built = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(tributary_runtime::metrics::DURATION.into()),
+            SECONDS,
+        )
+        .and_then(|b| b.install_recorder());
+    match built {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("metrics are not available: {e}");
+            None
+        }
     }
 }

@@ -13,29 +13,13 @@ use base64::Engine as _;
 use common::*;
 use sha2::Digest;
 
-/// A handler that adds 1 to `counter[pk="n"].c` per invocation (through dynamodb.call) and
-/// returns ok(""); or traps when `trap` is set.
+/// The counter handler (tests/common `counter_wat`), or one that traps when `trap` is set.
 fn counting_handler(trap: bool) -> Vec<u8> {
-    let request = r#"{"TableName":"counter","Key":{"pk":{"S":"n"}},"UpdateExpression":"ADD c :one","ExpressionAttributeValues":{":one":{"N":"1"}}}"#;
-    let body = if trap {
-        "unreachable".to_owned()
+    if trap {
+        trigger_component(&guest("", "", "unreachable"))
     } else {
-        format!(
-            "(call $call (i32.const 256) (i32.const 10) (i32.const 512) (i32.const {}) (i32.const 64))
-             (if (i32.load8_u (i32.const 64)) (then unreachable))
-             (i32.store8 (i32.const 16) (i32.const 0))
-             (i32.store (i32.const 20) (i32.const 0))
-             (i32.store (i32.const 24) (i32.const 0))
-             (i32.const 16)",
-            request.len()
-        )
-    };
-    let imports = r#"(import "tributary:function/dynamodb@0.1.0" "call" (func $call (param i32 i32 i32 i32 i32)))"#;
-    let data = format!(
-        r#"(data (i32.const 256) "UpdateItem") (data (i32.const 512) "{}")"#,
-        request.replace('"', "\\\"")
-    );
-    trigger_component(&guest(imports, &data, &body))
+        trigger_component(&counter_wat())
+    }
 }
 
 async fn counter(c: &aws_sdk_dynamodb::Client) -> i64 {

@@ -72,6 +72,23 @@ pub struct LogRecord {
     pub origin: String,
     /// Hybrid logical clock: milliseconds << 16 | logical counter.
     pub hlc: u64,
+    /// How many trigger invocations led to this change (0 for a client's write): a write a
+    /// handler makes while processing records of depth `d` has depth `d + 1` (see
+    /// [`with_hops`]); trigger mappings stop delivering past a limit (recursive loops).
+    pub hops: u8,
+}
+
+thread_local! {
+    static HOPS: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with the writes it makes on this thread recorded at depth `hops` (the trigger
+/// runtime calls the engine synchronously on the invoking thread).
+pub fn with_hops<R>(hops: u8, f: impl FnOnce() -> R) -> R {
+    let before = HOPS.with(|h| h.replace(hops));
+    let out = f();
+    HOPS.with(|h| h.set(before));
+    out
 }
 
 /// The stored form of a record: `created_ms (u64 BE) ‖ hlc (u64 BE) ‖ JSON body`; the
@@ -87,6 +104,12 @@ struct StoredBody<'a> {
     sz: usize,
     ui: Option<&'a Json>,
     or: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    h: u8,
+}
+
+fn is_zero(h: &u8) -> bool {
+    *h == 0
 }
 
 const HEADER: usize = 16;
@@ -125,6 +148,7 @@ impl LogRecord {
             user_identity: Some(j["ui"].clone()).filter(|v| !v.is_null()),
             origin: s("or")?,
             hlc,
+            hops: j["h"].as_u64().map_or(0, |h| h.min(255) as u8),
         })
     }
 }
@@ -315,6 +339,7 @@ impl ChangeLog {
                 sz: c.size,
                 ui: c.user_identity.as_ref(),
                 or: &self.region,
+                h: HOPS.with(std::cell::Cell::get),
             },
         )?;
         Ok(Prepared {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -33,6 +33,24 @@ pub struct FunctionConfig {
 }
 
 impl FunctionConfig {
+    /// A function with Lambda's defaults (3 s, 128 MB); code and hash are set on create.
+    pub fn new(name: String) -> FunctionConfig {
+        FunctionConfig {
+            name,
+            description: String::new(),
+            role: String::new(),
+            handler: "handle".into(),
+            runtime: "wasm32-component".into(),
+            timeout_secs: 3,
+            memory_mb: 128,
+            env: Vec::new(),
+            code_sha256: String::new(),
+            code_size: 0,
+            last_modified: String::new(),
+            version: 0,
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             timeout: std::time::Duration::from_secs(self.timeout_secs),
@@ -54,6 +72,11 @@ pub enum FunctionError {
     Runtime(#[from] RuntimeError),
     #[error("storage error: {0}")]
     Storage(String),
+    /// No invocation slot free (Lambda's TooManyRequestsException).
+    #[error(
+        "Rate Exceeded. Function {0} cannot be invoked: all {1} concurrent executions are in use"
+    )]
+    Throttled(String, usize),
 }
 
 impl From<tributary_engine::EngineError> for FunctionError {
@@ -107,6 +130,42 @@ pub struct Functions {
     artifacts: PathBuf,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
     lock: Mutex<()>,
+    slots: Slots,
+}
+
+/// Concurrent executions: at most `max` invocations run at once, across all functions.
+struct Slots {
+    used: Mutex<usize>,
+    freed: Condvar,
+    max: usize,
+}
+
+/// A taken slot; freed on drop.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    /// Takes a slot: at once, or (when `wait`) after the wait a throttled caller makes.
+    /// `None` when none is free and `wait` is false. The bool says whether it was throttled.
+    fn take(&self, wait: bool) -> Option<(Slot<'_>, bool)> {
+        let mut used = self.used.lock();
+        let mut throttled = false;
+        while *used >= self.max {
+            throttled = true;
+            if !wait {
+                return None;
+            }
+            self.freed.wait(&mut used);
+        }
+        *used += 1;
+        Some((Slot(self), throttled))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.used.lock() -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 fn now_iso() -> String {
@@ -118,7 +177,8 @@ fn now_iso() -> String {
 }
 
 impl Functions {
-    pub fn open(runtime: Arc<Runtime>) -> Result<Functions, FunctionError> {
+    /// Opens the deployed functions; at most `max_concurrency` invocations run at once.
+    pub fn open(runtime: Arc<Runtime>, max_concurrency: usize) -> Result<Functions, FunctionError> {
         let db = runtime.db().clone();
         let ks = db.aux_keyspace("functions")?;
         let artifacts = db.data_dir().join("functions");
@@ -130,6 +190,11 @@ impl Functions {
             artifacts,
             compiled: Mutex::default(),
             lock: Mutex::default(),
+            slots: Slots {
+                used: Mutex::new(0),
+                freed: Condvar::new(),
+                max: max_concurrency.max(1),
+            },
         })
     }
 
@@ -282,12 +347,37 @@ impl Functions {
         Ok(())
     }
 
-    /// Calls the function's `handle` with `payload` under its Timeout and MemorySize.
-    pub fn invoke(&self, name: &str, payload: &str) -> Result<Invocation, FunctionError> {
+    /// Calls the function's `handle` with `payload` under its Timeout and MemorySize, in one
+    /// of the concurrent-execution slots: refused with [`FunctionError::Throttled`] when none
+    /// is free, or (`wait`) after waiting for one. Counted in the function's metrics.
+    pub fn invoke(
+        &self,
+        name: &str,
+        payload: &str,
+        wait: bool,
+    ) -> Result<Invocation, FunctionError> {
         let c = self.require(name)?;
         let hex = self.code_hex(&c)?;
         let compiled = self.compiled_for(&hex, None)?;
-        Ok(self.runtime.invoke(&compiled, payload, &c.limits())?)
+        let Some((_slot, throttled)) = self.slots.take(wait) else {
+            crate::metrics::throttled(name);
+            return Err(FunctionError::Throttled(name.to_owned(), self.slots.max));
+        };
+        if throttled {
+            crate::metrics::throttled(name);
+        }
+        let started = std::time::Instant::now();
+        let outcome = self.runtime.invoke(&compiled, payload, &c.limits());
+        let failed = !matches!(&outcome, Ok(inv) if inv.result.is_ok());
+        crate::metrics::invoked(name, started.elapsed(), failed);
+        Ok(outcome?)
+    }
+
+    /// Compiles (or loads the cached artifact of) the function's code ahead of its first call.
+    pub fn warm(&self, name: &str) -> Result<(), FunctionError> {
+        let c = self.require(name)?;
+        let hex = self.code_hex(&c)?;
+        self.compiled_for(&hex, None).map(|_| ())
     }
 
     /// The hex hash under which the function's component is stored.

@@ -1,6 +1,7 @@
 //! What a trigger function's store holds, and the host side of its imports: the local
 //! region's DynamoDB API (`dynamodb.call`, straight into the engine), logging, and WASI 0.2
-//! with no preopened directories (stdout/stderr are captured into the function's log).
+//! with no preopened directories (stdout/stderr are captured into the function's log) and
+//! `wasi:http` linked with every outgoing request refused (`HTTP-request-denied`).
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::bindings::tributary::function::{dynamodb, logging};
 
@@ -26,6 +28,8 @@ pub struct LogLine {
 pub struct State {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) http_hooks: DenyOutgoing,
     pub(crate) limits: StoreLimits,
     pub(crate) db: Arc<tributary_engine::Engine>,
     pub(crate) logs: Vec<LogLine>,
@@ -49,6 +53,8 @@ impl State {
         State {
             wasi: b.build(),
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            http_hooks: DenyOutgoing,
             limits,
             db,
             logs: Vec::new(),
@@ -79,6 +85,41 @@ impl WasiView for State {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+/// Guests have no network: `wasi:http/outgoing-handler.handle` answers every request with
+/// `HTTP-request-denied`.
+pub(crate) struct DenyOutgoing;
+
+type Pending = Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Pending,
+    ) -> Box<
+        dyn std::future::Future<
+                Output = Result<
+                    (http::Response<wasmtime_wasi_http::WasiBody>, Pending),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        tracing::debug!(uri = %request.uri(), "outgoing HTTP request refused");
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
 

@@ -5,10 +5,12 @@
 //! nothing of HTTP. Event-source mappings (reading the log, batching, checkpoints) build on
 //! [`Runtime::invoke`].
 
+pub mod build;
 pub mod filter;
 pub mod functions;
 mod host;
 pub mod mappings;
+pub mod metrics;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -94,6 +96,8 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| RuntimeError::Internal(e.to_string()))?;
         bindings::Trigger::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Internal(e.to_string()))?;

@@ -16,10 +16,7 @@ use support::guest;
 
 /// A core module (WAT) made into a `trigger` component.
 fn component(wat: &str) -> Vec<u8> {
-    support::trigger_component(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wit"),
-        wat,
-    )
+    support::trigger_component(wat)
 }
 
 const LOG: &str =

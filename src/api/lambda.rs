@@ -90,6 +90,11 @@ fn function_error(e: FunctionError) -> Response {
             "InvalidParameterValueException",
             &m,
         ),
+        e @ FunctionError::Throttled(..) => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            &e.to_string(),
+        ),
         FunctionError::Runtime(RuntimeError::InvalidCode(m)) => error(
             StatusCode::BAD_REQUEST,
             "InvalidParameterValueException",
@@ -271,20 +276,7 @@ async fn create_function(State(state): S, body: Bytes) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut c = FunctionConfig {
-        name,
-        description: String::new(),
-        role: String::new(),
-        handler: "handle".into(),
-        runtime: "wasm32-component".into(),
-        timeout_secs: 3,
-        memory_mb: 128,
-        env: Vec::new(),
-        code_sha256: String::new(),
-        code_size: 0,
-        last_modified: String::new(),
-        version: 0,
-    };
+    let mut c = FunctionConfig::new(name);
     if let Err(r) = apply_settings(&mut c, &body) {
         return r;
     }
@@ -390,7 +382,7 @@ async fn invoke(
     let functions = state.functions.clone();
     let run = {
         let name = name.clone();
-        move || functions.invoke(&name, &payload)
+        move || functions.invoke(&name, &payload, false)
     };
     if kind == "Event" {
         tokio::task::spawn_blocking(move || {
@@ -444,20 +436,10 @@ async fn invoke(
 }
 
 fn mapping_json(state: &AppState, m: &MappingConfig) -> Json {
-    json!({
-        "UUID": m.uuid,
-        "BatchSize": m.batch_size,
-        "MaximumBatchingWindowInSeconds": m.max_batching_window_secs,
-        "EventSourceArn": m.event_source_arn,
-        "FunctionArn": function_arn(state, &m.function_name),
-        "LastModified": m.last_modified,
-        "LastProcessingResult": m.last_result,
-        "State": if m.enabled { "Enabled" } else { "Disabled" },
-        "StateTransitionReason": "User action",
-        "StartingPosition": m.starting_position,
-        "MaximumRetryAttempts": m.max_retry_attempts,
-        "FilterCriteria": m.filter_criteria.clone().unwrap_or_else(|| json!({"Filters": []})),
-    })
+    let mut j = m.settings_json();
+    j["FunctionArn"] = json!(function_arn(state, &m.function_name));
+    j["LastProcessingResult"] = json!(m.last_result);
+    j
 }
 
 async fn create_mapping(State(state): S, body: Bytes) -> Response {
@@ -476,28 +458,10 @@ async fn create_mapping(State(state): S, body: Bytes) -> Response {
     let Some(arn) = body.get("EventSourceArn").and_then(Json::as_str) else {
         return bad("EventSourceArn is required");
     };
-    let Some(start) = body.get("StartingPosition").and_then(Json::as_str) else {
-        return bad("StartingPosition is required for DynamoDB stream event sources");
-    };
-    let c = MappingConfig {
-        uuid: uuid::Uuid::new_v4().to_string(),
-        function_name: function,
-        event_source_arn: arn.to_owned(),
-        batch_size: body.get("BatchSize").and_then(Json::as_u64).unwrap_or(100),
-        max_batching_window_secs: body
-            .get("MaximumBatchingWindowInSeconds")
-            .and_then(Json::as_u64)
-            .unwrap_or(0),
-        starting_position: start.to_owned(),
-        enabled: body.get("Enabled").and_then(Json::as_bool).unwrap_or(true),
-        max_retry_attempts: body
-            .get("MaximumRetryAttempts")
-            .and_then(Json::as_i64)
-            .unwrap_or(-1),
-        last_modified: 0.0,
-        last_result: String::new(),
-        filter_criteria: body.get("FilterCriteria").cloned(),
-    };
+    let mut c = MappingConfig::new(uuid::Uuid::new_v4().to_string(), function, arn.to_owned());
+    if let Err(e) = c.apply(&body) {
+        return function_error(e);
+    }
     let mappings = state.mappings.clone();
     match blocking(move || mappings.create(c)).await {
         Ok(m) => json_ok(StatusCode::ACCEPTED, mapping_json(&state, &m)),
@@ -549,27 +513,10 @@ async fn update_mapping(State(state): S, Path(uuid): Path<String>, body: Bytes) 
     let mappings = state.mappings.clone();
     let result = blocking(move || {
         mappings.update(&uuid, |m| {
-            if let Some(b) = body.get("BatchSize").and_then(Json::as_u64) {
-                m.batch_size = b;
-            }
-            if let Some(e) = body.get("Enabled").and_then(Json::as_bool) {
-                m.enabled = e;
-            }
-            if let Some(w) = body
-                .get("MaximumBatchingWindowInSeconds")
-                .and_then(Json::as_u64)
-            {
-                m.max_batching_window_secs = w;
-            }
-            if let Some(r) = body.get("MaximumRetryAttempts").and_then(Json::as_i64) {
-                m.max_retry_attempts = r;
-            }
             if let Some(f) = body.get("FunctionName").and_then(Json::as_str) {
                 m.function_name = function_name(f);
             }
-            if let Some(f) = body.get("FilterCriteria") {
-                m.filter_criteria = Some(f.clone()).filter(|f| !f.is_null());
-            }
+            m.apply(&body)
         })
     })
     .await;

@@ -1,6 +1,6 @@
 //! The HTTP API: one port serving the DynamoDB and DynamoDB Streams JSON 1.0 protocols
-//! (`POST /` with `X-Amz-Target`), the Lambda REST API (`/2015-03-31/...`) and a health check
-//! (`GET /`).
+//! (`POST /` with `X-Amz-Target`), the Lambda REST API (`/2015-03-31/...`), a health check
+//! (`GET /`) and Prometheus metrics (`GET /metrics`).
 
 pub mod auth;
 pub mod dynamodb;
@@ -27,17 +27,33 @@ pub struct AppState {
     pub auth: Box<dyn Authenticator>,
     /// The address the server listens on (shown by the health check).
     pub local_addr: SocketAddr,
+    /// Renders the metrics for `GET /metrics` (None when no recorder could be installed).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(health).post(post_root))
+        .route("/metrics", get(metrics))
         .merge(lambda::routes())
         .with_state(state)
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (StatusCode::OK, format!("healthy: {}", state.local_addr))
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match &state.metrics {
+        Some(h) => (
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not available").into_response(),
+    }
 }
 
 /// `POST /`: the target header says which protocol and operation.

@@ -154,6 +154,12 @@ impl Server {
         self.spawn();
     }
 
+    /// Arguments added to `serve` from the next start on.
+    #[allow(dead_code)]
+    pub fn set_extra_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|s| s.to_string()).collect();
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -593,8 +599,211 @@ pub use component::guest;
 
 /// A core module (WAT) made into a component of the `trigger` world (runtime/wit).
 pub fn trigger_component(wat: &str) -> Vec<u8> {
-    component::trigger_component(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/wit"),
-        wat,
-    )
+    component::trigger_component(wat)
+}
+
+/// What the recording handler does after recording its event.
+#[allow(dead_code)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Recorder {
+    /// Succeed.
+    Ok,
+    /// Fail (err "poison") when the event contains the text `poison`.
+    FailOnPoison,
+    /// Report the first record containing `poison` in `batchItemFailures`.
+    ReportPoison,
+}
+
+/// Escapes text for a WAT string literal.
+fn wat_str(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A handler that records every event it receives: it appends the whole event JSON to the
+/// list `events` of the item `deliveries[pk = <the event's first SequenceNumber>]` (so each
+/// attempt at a batch is kept), then behaves as `mode` says.
+#[allow(dead_code)]
+pub fn recorder(mode: Recorder) -> Vec<u8> {
+    let pre = r#"{"TableName":"deliveries","Key":{"pk":{"S":""#;
+    let mid = r#""}},"UpdateExpression":"SET events = list_append(if_not_exists(events, :empty), :e)","ExpressionAttributeValues":{":empty":{"L":[]},":e":{"L":[{"S":""#;
+    let suf = r#""}]}}}"#;
+    let seq_pat = r#""SequenceNumber":""#;
+    let resp_pre = r#"{"batchItemFailures":[{"itemIdentifier":""#;
+    let resp_suf = r#""}]}"#;
+    let strings: [(u32, &str); 8] = [
+        (256, "UpdateItem"),
+        (300, seq_pat),
+        (340, "\""),
+        (350, "poison"),
+        (400, pre),
+        (600, mid),
+        (900, suf),
+        (1000, resp_pre),
+    ];
+    let mut data: String = strings
+        .iter()
+        .map(|(at, s)| format!("(data (i32.const {at}) \"{}\")\n", wat_str(s)))
+        .collect();
+    data.push_str(&format!(
+        "(data (i32.const 1100) \"{}\")\n",
+        wat_str(resp_suf)
+    ));
+    let tail = match mode {
+        Recorder::Ok => "(call $ok (i32.const 0) (i32.const 0))".to_owned(),
+        Recorder::FailOnPoison => "(if (result i32) (i32.ge_s (call $find (local.get $ev) (local.get $len) (i32.const 350) (i32.const 6)) (i32.const 0))
+              (then (i32.store8 (i32.const 16) (i32.const 1)) (i32.store (i32.const 20) (i32.const 350)) (i32.store (i32.const 24) (i32.const 6)) (i32.const 16))
+              (else (call $ok (i32.const 0) (i32.const 0))))".to_owned(),
+        Recorder::ReportPoison => format!("(local.set $p (call $find (local.get $ev) (local.get $len) (i32.const 350) (i32.const 6)))
+            (if (result i32) (i32.lt_s (local.get $p) (i32.const 0))
+              (then (call $ok (i32.const 0) (i32.const 0)))
+              (else
+                (local.set $p (call $find (local.get $p) (i32.sub (i32.add (local.get $ev) (local.get $len)) (local.get $p)) (i32.const 300) (i32.const {seq})))
+                (local.set $sp (i32.add (local.get $p) (i32.const {seq})))
+                (local.set $sl (i32.sub (call $find (local.get $sp) (i32.const 64) (i32.const 340) (i32.const 1)) (local.get $sp)))
+                (local.set $start (global.get $heap))
+                (local.set $out (call $copy (local.get $start) (i32.const 1000) (i32.const {rp})))
+                (local.set $out (call $copy (local.get $out) (local.get $sp) (local.get $sl)))
+                (local.set $out (call $copy (local.get $out) (i32.const 1100) (i32.const {rs})))
+                (call $ok (local.get $start) (i32.sub (local.get $out) (local.get $start)))))",
+            seq = seq_pat.len(), rp = resp_pre.len(), rs = resp_suf.len()),
+    };
+    let wat = format!(
+        r#"(module
+  (import "tributary:function/dynamodb@0.1.0" "call" (func $call (param i32 i32 i32 i32 i32)))
+  (memory (export "memory") 64)
+  (global $heap (mut i32) (i32.const 4096))
+  {data}
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (global.get $heap) (local.get 3)) (i32.const 7)) (i32.const -8)))
+    (local.get $p))
+  ;; The address of the first occurrence of pattern (p, pl) in (h, hl), or -1.
+  (func $find (param $h i32) (param $hl i32) (param $p i32) (param $pl i32) (result i32)
+    (local $i i32) (local $j i32)
+    (block $done
+      (loop $outer
+        (br_if $done (i32.gt_s (i32.add (local.get $i) (local.get $pl)) (local.get $hl)))
+        (local.set $j (i32.const 0))
+        (block $mismatch
+          (loop $inner
+            (if (i32.ge_u (local.get $j) (local.get $pl))
+              (then (return (i32.add (local.get $h) (local.get $i)))))
+            (br_if $mismatch (i32.ne
+              (i32.load8_u (i32.add (local.get $h) (i32.add (local.get $i) (local.get $j))))
+              (i32.load8_u (i32.add (local.get $p) (local.get $j)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $inner)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $outer)))
+    (i32.const -1))
+  (func $copy (param $dst i32) (param $src i32) (param $n i32) (result i32)
+    (memory.copy (local.get $dst) (local.get $src) (local.get $n))
+    (i32.add (local.get $dst) (local.get $n)))
+  ;; Copies (src, n) escaping '"' and '\' for a JSON string; returns the end.
+  (func $escape (param $dst i32) (param $src i32) (param $n i32) (result i32)
+    (local $end i32) (local $c i32)
+    (local.set $end (i32.add (local.get $src) (local.get $n)))
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (local.set $c (i32.load8_u (local.get $src)))
+        (if (i32.or (i32.eq (local.get $c) (i32.const 34)) (i32.eq (local.get $c) (i32.const 92)))
+          (then
+            (i32.store8 (local.get $dst) (i32.const 92))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 1)))))
+        (i32.store8 (local.get $dst) (local.get $c))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 1)))
+        (local.set $src (i32.add (local.get $src) (i32.const 1)))
+        (br $l)))
+    (local.get $dst))
+  (func $ok (param $ptr i32) (param $len i32) (result i32)
+    (i32.store8 (i32.const 16) (i32.const 0))
+    (i32.store (i32.const 20) (local.get $ptr))
+    (i32.store (i32.const 24) (local.get $len))
+    (i32.const 16))
+  (func (export "handle") (param $ev i32) (param $len i32) (result i32)
+    (local $p i32) (local $sp i32) (local $sl i32) (local $start i32) (local $out i32)
+    (local.set $p (call $find (local.get $ev) (local.get $len) (i32.const 300) (i32.const {seq})))
+    (if (i32.lt_s (local.get $p) (i32.const 0)) (then unreachable))
+    (local.set $sp (i32.add (local.get $p) (i32.const {seq})))
+    (local.set $sl (i32.sub (call $find (local.get $sp) (i32.const 64) (i32.const 340) (i32.const 1)) (local.get $sp)))
+    (local.set $start (global.get $heap))
+    (local.set $out (call $copy (local.get $start) (i32.const 400) (i32.const {pre})))
+    (local.set $out (call $copy (local.get $out) (local.get $sp) (local.get $sl)))
+    (local.set $out (call $copy (local.get $out) (i32.const 600) (i32.const {mid})))
+    (local.set $out (call $escape (local.get $out) (local.get $ev) (local.get $len)))
+    (local.set $out (call $copy (local.get $out) (i32.const 900) (i32.const {suf})))
+    (global.set $heap (i32.and (i32.add (local.get $out) (i32.const 7)) (i32.const -8)))
+    (call $call (i32.const 256) (i32.const 10) (local.get $start) (i32.sub (local.get $out) (local.get $start)) (i32.const 64))
+    (if (i32.load8_u (i32.const 64)) (then unreachable))
+    {tail}))"#,
+        seq = seq_pat.len(),
+        pre = pre.len(),
+        mid = mid.len(),
+        suf = suf.len(),
+    );
+    trigger_component(&wat)
+}
+
+/// Every event the recorder received, as (first sequence number, attempts' events), in
+/// sequence order.
+#[allow(dead_code)]
+pub async fn recorded(c: &Client) -> Vec<(u128, Vec<serde_json::Value>)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = c
+            .scan()
+            .table_name("deliveries")
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan deliveries");
+        for i in page.items() {
+            let Some(AttributeValue::S(pk)) = i.get("pk") else {
+                continue;
+            };
+            let events = match i.get("events") {
+                Some(AttributeValue::L(l)) => l
+                    .iter()
+                    .filter_map(|e| match e {
+                        AttributeValue::S(s) => serde_json::from_str(s).ok(),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            out.push((pk.parse().expect("sequence number"), events));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    out.sort_by_key(|(seq, _)| *seq);
+    out
+}
+
+/// WAT of a handler that adds 1 to `counter[pk = "n"].c` (UpdateItem through dynamodb.call)
+/// per invocation and returns ok("").
+#[allow(dead_code)]
+pub fn counter_wat() -> String {
+    let request = r#"{"TableName":"counter","Key":{"pk":{"S":"n"}},"UpdateExpression":"ADD c :one","ExpressionAttributeValues":{":one":{"N":"1"}}}"#;
+    let body = format!(
+        "(call $call (i32.const 256) (i32.const 10) (i32.const 512) (i32.const {}) (i32.const 64))
+         (if (i32.load8_u (i32.const 64)) (then unreachable))
+         (i32.store8 (i32.const 16) (i32.const 0))
+         (i32.store (i32.const 20) (i32.const 0))
+         (i32.store (i32.const 24) (i32.const 0))
+         (i32.const 16)",
+        request.len()
+    );
+    let imports = r#"(import "tributary:function/dynamodb@0.1.0" "call" (func $call (param i32 i32 i32 i32 i32)))"#;
+    let data = format!(
+        r#"(data (i32.const 256) "UpdateItem") (data (i32.const 512) "{}")"#,
+        wat_str(request)
+    );
+    guest(imports, &data, &body)
 }

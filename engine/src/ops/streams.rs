@@ -41,7 +41,8 @@ fn parse_seq(s: &str) -> Option<u64> {
     u64::try_from(n.checked_sub(SEQ_BASE)?).ok()
 }
 
-fn shard_id(epoch: &StreamEpoch, table_id: u64, shard: u16) -> String {
+/// The ShardId DynamoDB Streams shows for one of a table's log shards.
+pub fn shard_id(epoch: &StreamEpoch, table_id: u64, shard: u16) -> String {
     format!(
         "shardId-{:020}-{:04x}{shard:04x}",
         epoch.start_seq,

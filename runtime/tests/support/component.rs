@@ -1,29 +1,9 @@
 //! Test fixtures shared by the runtime's tests and the server's end-to-end tests (included
 //! with `#[path]`): WAT core modules made into `trigger` components.
 
-use std::path::Path;
-
-/// A core module (WAT) made into a component of the `trigger` world found in `wit_dir`.
-pub fn trigger_component(wit_dir: &Path, wat: &str) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let (pkg, _) = resolve.push_path(wit_dir).expect("wit");
-    let world = resolve
-        .select_world(&[pkg], Some("trigger"))
-        .expect("world");
-    let mut module = wat::parse_str(wat).expect("wat");
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed");
-    wit_component::ComponentEncoder::default()
-        .validate(true)
-        .module(&module)
-        .expect("module")
-        .encode()
-        .expect("encode")
+/// A core module (WAT) made into a component of the `trigger` world.
+pub fn trigger_component(wat: &str) -> Vec<u8> {
+    tributary_runtime::build::trigger_component(wat.as_bytes()).expect("trigger component")
 }
 
 /// A guest core module: memory, a bump allocator (`cabi_realloc`) and a `handle` with the

@@ -1,0 +1,174 @@
+//! Functions and event-source mappings declared in the config file (`[[functions.deploy]]`),
+//! deployed at start: created when missing, brought up to date (code, settings) otherwise.
+//! Mapping settings take Lambda's CreateEventSourceMapping fields in snake_case
+//! (`batch_size`, `maximum_retry_attempts`, `destination_config.on_failure.destination`...),
+//! plus `table` (the table's current stream) instead of `event_source_arn`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use tributary_engine::Engine;
+use tributary_runtime::functions::{FunctionConfig, Functions};
+use tributary_runtime::mappings::{MappingConfig, Mappings};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeclaredFunction {
+    pub name: String,
+    /// The component (or a zip holding it).
+    pub code: PathBuf,
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    #[serde(default)]
+    pub memory_size: Option<u64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub mappings: Vec<BTreeMap<String, Json>>,
+}
+
+/// `batch_size` -> `BatchSize`, recursively through objects.
+fn pascal_keys(v: &Json) -> Json {
+    match v {
+        Json::Object(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key: String = k
+                        .split('_')
+                        .map(|w| {
+                            let mut c = w.chars();
+                            c.next()
+                                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    (key, pascal_keys(v))
+                })
+                .collect(),
+        ),
+        Json::Array(a) => Json::Array(a.iter().map(pascal_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The ARN of a table's current stream.
+fn stream_arn(engine: &Engine, table: &str) -> Result<String, String> {
+    let request = serde_json::json!({ "TableName": table }).to_string();
+    let described = engine
+        .call("DescribeTable", request.as_bytes())
+        .ok_or("DescribeTable unavailable")?
+        .map_err(|e| e.to_string())?;
+    let body: Json =
+        serde_json::from_slice(&described.body.into_bytes()).map_err(|e| e.to_string())?;
+    body["Table"]["LatestStreamArn"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("table {table} has no stream (enable StreamSpecification)"))
+}
+
+/// Deploys every declared function and mapping. A function whose code cannot be read or is
+/// invalid stops the start; a mapping whose table does not exist (yet) is skipped with a
+/// warning.
+pub fn deploy(
+    declared: &[DeclaredFunction],
+    engine: &Engine,
+    functions: &Functions,
+    mappings: &Arc<Mappings>,
+) -> Result<(), String> {
+    for d in declared {
+        let ctx = |e: &dyn std::fmt::Display| format!("functions.deploy {}: {e}", d.name);
+        let code = std::fs::read(&d.code)
+            .map_err(|e| ctx(&format!("cannot read {}: {e}", d.code.display())))?;
+        let apply = |c: &mut FunctionConfig| {
+            if let Some(t) = d.timeout {
+                c.timeout_secs = t.clamp(1, 900);
+            }
+            if let Some(m) = d.memory_size {
+                c.memory_mb = m.clamp(128, 10_240);
+            }
+            if let Some(desc) = &d.description {
+                c.description = desc.clone();
+            }
+            c.env = d
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        };
+        match functions.get(&d.name).map_err(|e| ctx(&e))? {
+            Some(_) => {
+                functions.update_code(&d.name, &code).map_err(|e| ctx(&e))?;
+                functions
+                    .update_config(&d.name, apply)
+                    .map_err(|e| ctx(&e))?;
+            }
+            None => {
+                let mut c = FunctionConfig::new(d.name.clone());
+                apply(&mut c);
+                functions.create(c, &code).map_err(|e| ctx(&e))?;
+            }
+        }
+        // Compile now, so the first invocation does not pay for it.
+        functions.warm(&d.name).map_err(|e| ctx(&e))?;
+        tracing::info!(function = %d.name, code = %d.code.display(), "declared function deployed");
+        for m in &d.mappings {
+            let mut body: Map<String, Json> = match pascal_keys(&Json::Object(
+                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            )) {
+                Json::Object(b) => b,
+                _ => Map::new(),
+            };
+            let arn = match (body.remove("EventSourceArn"), body.remove("Table")) {
+                (Some(Json::String(arn)), _) => arn,
+                (_, Some(Json::String(table))) => match stream_arn(engine, &table) {
+                    Ok(arn) => arn,
+                    Err(e) => {
+                        tracing::warn!(function = %d.name, table = %table, "declared mapping skipped: {e}");
+                        continue;
+                    }
+                },
+                _ => return Err(ctx(&"a mapping needs `table` or `event_source_arn`")),
+            };
+            let existing = mappings
+                .list()
+                .map_err(|e| ctx(&e))?
+                .into_iter()
+                .find(|m| m.function_name == d.name && m.event_source_arn == arn);
+            let uuid = match existing {
+                Some(m) => mappings.update(&m.uuid, |c| c.apply(&body)),
+                None => {
+                    let mut c = MappingConfig::new(
+                        uuid::Uuid::new_v4().to_string(),
+                        d.name.clone(),
+                        arn.clone(),
+                    );
+                    c.apply(&body)
+                        .map_err(|e| ctx(&e))
+                        .map(|()| mappings.create(c))?
+                }
+            }
+            .map_err(|e| ctx(&e))?
+            .uuid;
+            tracing::info!(function = %d.name, mapping = %uuid, stream = %arn, "declared mapping deployed");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snake_case_becomes_lambda_names() {
+        let v = serde_json::json!({"batch_size": 5, "destination_config": {"on_failure": {"destination": "arn:x"}},
+            "function_response_types": ["ReportBatchItemFailures"]});
+        assert_eq!(
+            super::pascal_keys(&v),
+            serde_json::json!({"BatchSize": 5, "DestinationConfig": {"OnFailure": {"Destination": "arn:x"}},
+                "FunctionResponseTypes": ["ReportBatchItemFailures"]})
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! `tributary function ...`: build trigger components from hand-written modules, and deploy,
+//! list, invoke and delete functions on a running server through its Lambda API (the same
+//! requests the AWS CLI makes; any credentials are accepted, so none are sent).
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::Subcommand;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value as Json};
+
+#[derive(Subcommand)]
+pub enum FunctionCommand {
+    /// Turn a core module (WAT text or .wasm) into a `trigger` component (runtime/wit/trigger.wit).
+    Build {
+        /// The module: WAT text or a core WebAssembly binary.
+        input: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Create or update a function from a component and, with --table, map it to the table's
+    /// stream (created, or updated when that mapping exists).
+    Deploy {
+        name: String,
+        /// The component (.wasm), or a zip holding it.
+        code: PathBuf,
+        /// Map the function to this table's current stream.
+        #[arg(long, value_name = "TABLE")]
+        table: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        batch_size: u64,
+        /// TRIM_HORIZON or LATEST (for a new mapping).
+        #[arg(long, default_value = "LATEST")]
+        starting_position: String,
+        /// Seconds per invocation (1-900).
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// Memory cap in MB (128-10240).
+        #[arg(long)]
+        memory_size: Option<u64>,
+        /// Environment variable for the function, KEY=VALUE (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// List the functions and their mappings.
+    List {
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Invoke a function with a payload and print its response.
+    Invoke {
+        name: String,
+        /// The event (JSON).
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Delete a function and its mappings.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ServerArg {
+    /// The server's endpoint.
+    #[arg(
+        long,
+        env = "TRIBUTARY_ENDPOINT",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    endpoint: String,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+struct Api {
+    endpoint: String,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+impl Api {
+    fn new(server: &ServerArg) -> Api {
+        Api {
+            endpoint: server.endpoint.trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// One request; the JSON response, or the service's error as text.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        target: Option<&str>,
+        body: Option<Json>,
+    ) -> Result<(u16, Json)> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.endpoint))
+            .header("content-type", "application/json");
+        if let Some(t) = target {
+            req = req
+                .header("x-amz-target", t)
+                .header("content-type", "application/x-amz-json-1.0");
+        }
+        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = req
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| e.to_string())?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let json = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
+        if status >= 400 {
+            let ty = json["__type"].as_str().unwrap_or("Error");
+            let msg = json["message"]
+                .as_str()
+                .or(json["Message"].as_str())
+                .unwrap_or_default();
+            return Err(format!("{ty}: {msg}"));
+        }
+        Ok((status, json))
+    }
+
+    async fn lambda(&self, method: &str, path: &str, body: Option<Json>) -> Result<Json> {
+        self.call(method, &format!("/2015-03-31{path}"), None, body)
+            .await
+            .map(|(_, j)| j)
+    }
+}
+
+pub fn run(cmd: FunctionCommand) -> Result<()> {
+    if let FunctionCommand::Build { input, output } = &cmd {
+        let module =
+            std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+        let component = tributary_runtime::build::trigger_component(&module)
+            .map_err(|e| format!("{}: {e}", input.display()))?;
+        std::fs::write(output, &component)
+            .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+        println!(
+            "{}: trigger component, {} bytes",
+            output.display(),
+            component.len()
+        );
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(remote(cmd))
+}
+
+async fn remote(cmd: FunctionCommand) -> Result<()> {
+    match cmd {
+        FunctionCommand::Build { .. } => Ok(()),
+        FunctionCommand::Deploy {
+            name,
+            code,
+            table,
+            batch_size,
+            starting_position,
+            timeout,
+            memory_size,
+            env,
+            server,
+        } => {
+            let api = Api::new(&server);
+            let bytes =
+                std::fs::read(&code).map_err(|e| format!("cannot read {}: {e}", code.display()))?;
+            let zip = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let mut settings = json!({});
+            if let Some(t) = timeout {
+                settings["Timeout"] = json!(t);
+            }
+            if let Some(m) = memory_size {
+                settings["MemorySize"] = json!(m);
+            }
+            if !env.is_empty() {
+                let mut vars = serde_json::Map::new();
+                for kv in &env {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| format!("--env {kv}: expected KEY=VALUE"))?;
+                    vars.insert(k.to_owned(), json!(v));
+                }
+                settings["Environment"] = json!({ "Variables": vars });
+            }
+            let exists = api
+                .lambda("GET", &format!("/functions/{name}"), None)
+                .await
+                .is_ok();
+            let f = if exists {
+                api.lambda(
+                    "PUT",
+                    &format!("/functions/{name}/code"),
+                    Some(json!({ "ZipFile": zip })),
+                )
+                .await?;
+                api.lambda(
+                    "PUT",
+                    &format!("/functions/{name}/configuration"),
+                    Some(settings),
+                )
+                .await?
+            } else {
+                settings["FunctionName"] = json!(name);
+                settings["Code"] = json!({ "ZipFile": zip });
+                settings["Role"] = json!("arn:aws:iam::000000000000:role/tributary");
+                api.lambda("POST", "/functions", Some(settings)).await?
+            };
+            println!(
+                "{} function {name} (CodeSha256 {})",
+                if exists { "updated" } else { "created" },
+                f["CodeSha256"].as_str().unwrap_or("?")
+            );
+            if let Some(table) = table {
+                let (_, described) = api
+                    .call(
+                        "POST",
+                        "/",
+                        Some("DynamoDB_20120810.DescribeTable"),
+                        Some(json!({ "TableName": table })),
+                    )
+                    .await?;
+                let arn = described["Table"]["LatestStreamArn"]
+                    .as_str()
+                    .ok_or_else(|| {
+                        format!("table {table} has no stream: enable one with StreamSpecification")
+                    })?
+                    .to_owned();
+                let mappings = api
+                    .lambda(
+                        "GET",
+                        &format!("/event-source-mappings?FunctionName={name}"),
+                        None,
+                    )
+                    .await?;
+                let existing = mappings["EventSourceMappings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m["EventSourceArn"] == json!(arn))
+                    .and_then(|m| m["UUID"].as_str().map(str::to_owned));
+                let m = match existing {
+                    Some(uuid) => {
+                        api.lambda(
+                            "PUT",
+                            &format!("/event-source-mappings/{uuid}"),
+                            Some(json!({ "BatchSize": batch_size })),
+                        )
+                        .await?
+                    }
+                    None => {
+                        api.lambda(
+                            "POST",
+                            "/event-source-mappings",
+                            Some(json!({
+                                "FunctionName": name, "EventSourceArn": arn,
+                                "BatchSize": batch_size, "StartingPosition": starting_position,
+                            })),
+                        )
+                        .await?
+                    }
+                };
+                println!(
+                    "mapped {name} to {arn} (UUID {}, BatchSize {})",
+                    m["UUID"].as_str().unwrap_or("?"),
+                    m["BatchSize"]
+                );
+            }
+            Ok(())
+        }
+        FunctionCommand::List { server } => {
+            let api = Api::new(&server);
+            let functions = api.lambda("GET", "/functions", None).await?;
+            let mappings = api.lambda("GET", "/event-source-mappings", None).await?;
+            for f in functions["Functions"].as_array().into_iter().flatten() {
+                let name = f["FunctionName"].as_str().unwrap_or("?");
+                println!(
+                    "{name}  code {} bytes  timeout {} s  memory {} MB",
+                    f["CodeSize"], f["Timeout"], f["MemorySize"]
+                );
+                for m in mappings["EventSourceMappings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    if m["FunctionArn"]
+                        .as_str()
+                        .is_some_and(|a| a.ends_with(&format!(":function:{name}")))
+                    {
+                        println!(
+                            "  <- {}  {}  BatchSize {}  {}",
+                            m["EventSourceArn"].as_str().unwrap_or("?"),
+                            m["State"].as_str().unwrap_or("?"),
+                            m["BatchSize"],
+                            m["LastProcessingResult"].as_str().unwrap_or("")
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        FunctionCommand::Invoke {
+            name,
+            payload,
+            server,
+        } => {
+            let api = Api::new(&server);
+            let event: Json =
+                serde_json::from_str(&payload).map_err(|e| format!("--payload: {e}"))?;
+            let out = api
+                .lambda(
+                    "POST",
+                    &format!("/functions/{name}/invocations"),
+                    Some(event),
+                )
+                .await?;
+            match out {
+                Json::String(s) => println!("{s}"),
+                other => println!("{other}"),
+            }
+            Ok(())
+        }
+        FunctionCommand::Delete { name, server } => {
+            let api = Api::new(&server);
+            let mappings = api
+                .lambda(
+                    "GET",
+                    &format!("/event-source-mappings?FunctionName={name}"),
+                    None,
+                )
+                .await?;
+            for m in mappings["EventSourceMappings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(uuid) = m["UUID"].as_str() {
+                    api.lambda("DELETE", &format!("/event-source-mappings/{uuid}"), None)
+                        .await?;
+                }
+            }
+            api.lambda("DELETE", &format!("/functions/{name}"), None)
+                .await?;
+            println!("deleted function {name}");
+            Ok(())
+        }
+    }
+}
