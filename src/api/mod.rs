@@ -31,11 +31,15 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
+/// Largest Lambda API request body (a CreateFunction with a 50 MB zip, base64-encoded).
+const LAMBDA_BODY_LIMIT: usize = 70 * 1024 * 1024;
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(health).post(post_root))
         .route("/metrics", get(metrics))
-        .merge(lambda::routes())
+        // Function code arrives in the request body (base64): Lambda accepts about 70 MB.
+        .merge(lambda::routes().layer(axum::extract::DefaultBodyLimit::max(LAMBDA_BODY_LIMIT)))
         .with_state(state)
 }
 

@@ -208,7 +208,9 @@ impl Mappings {
         Ok(c)
     }
 
-    fn checkpoint(&self, uuid: &str, shard: u16) -> Result<Option<u64>, FunctionError> {
+    /// A shard's checkpoint: the next sequence number to deliver (None before the first batch
+    /// of a TRIM_HORIZON mapping).
+    pub fn checkpoint(&self, uuid: &str, shard: u16) -> Result<Option<u64>, FunctionError> {
         Ok(self
             .ks
             .get(format!("k/{uuid}/{shard}"))?
