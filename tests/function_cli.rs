@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType, StreamViewType};
+use aws_sdk_dynamodb::types::{ScalarAttributeType, StreamViewType};
 use common::*;
 
 fn tributary(args: &[&str]) -> (bool, String) {
@@ -23,24 +23,9 @@ fn tributary(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-async fn counter(c: &aws_sdk_dynamodb::Client) -> i64 {
-    let got = c
-        .get_item()
-        .table_name("counter")
-        .key("pk", s("n"))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get");
-    match got.item().and_then(|i| i.get("c")) {
-        Some(AttributeValue::N(v)) => v.parse().expect("number"),
-        _ => 0,
-    }
-}
-
 async fn wait_counter_at_least(c: &aws_sdk_dynamodb::Client, want: i64) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while counter(c).await < want {
+    while counter_value(c).await < want {
         assert!(Instant::now() < deadline, "counter below {want}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -212,7 +197,7 @@ maximum_retry_attempts = 3
     assert_eq!(m.batch_size(), Some(10));
     assert_eq!(m.maximum_retry_attempts(), Some(3));
     assert_eq!(m.event_source_arn(), Some(arn.as_str()));
-    let before = counter(&c).await;
+    let before = counter_value(&c).await;
     put(&c, "d").await;
     wait_counter_at_least(&c, before + 1).await;
 

@@ -22,25 +22,10 @@ fn counting_handler(trap: bool) -> Vec<u8> {
     }
 }
 
-async fn counter(c: &aws_sdk_dynamodb::Client) -> i64 {
-    let got = c
-        .get_item()
-        .table_name("counter")
-        .key("pk", s("n"))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get counter");
-    match got.item().and_then(|i| i.get("c")) {
-        Some(aws_sdk_dynamodb::types::AttributeValue::N(v)) => v.parse().expect("number"),
-        _ => 0,
-    }
-}
-
 async fn wait_for_counter(c: &aws_sdk_dynamodb::Client, want: i64) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let now = counter(c).await;
+        let now = counter_value(c).await;
         if now == want {
             return;
         }
@@ -166,7 +151,7 @@ async fn deploy_invoke_and_map_a_function() {
         .expect("invoke");
     assert_eq!(out.status_code(), 200);
     assert!(out.function_error().is_none());
-    assert_eq!(counter(&c).await, 1);
+    assert_eq!(counter_value(&c).await, 1);
 
     // Mapped to the stream: one invocation per record (BatchSize 1), from LATEST.
     put_events(&c, 0, 2).await; // before the mapping: not delivered
@@ -195,7 +180,7 @@ async fn deploy_invoke_and_map_a_function() {
         .expect("disable");
     put_events(&c, 20, 2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(counter(&c).await, 6);
+    assert_eq!(counter_value(&c).await, 6);
     let m = lambda
         .update_event_source_mapping()
         .uuid(&uuid)
@@ -372,7 +357,7 @@ async fn filter_criteria_select_records() {
     wait_for_counter(&c, 3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        counter(&c).await,
+        counter_value(&c).await,
         3,
         "MODIFY and drop* records were filtered out"
     );

@@ -22,6 +22,13 @@ use serde_json::Value as Json;
 
 const FAILURES_ARN: &str = "arn:aws:dynamodb:us-east-1:000000000000:table/failures";
 
+/// DestinationConfig OnFailure = the `failures` table.
+fn to_failures() -> DestinationConfig {
+    DestinationConfig::builder()
+        .on_failure(OnFailure::builder().destination(FAILURES_ARN).build())
+        .build()
+}
+
 async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -177,11 +184,7 @@ async fn bisect_then_send_the_poison_record_to_the_destination() {
         m.batch_size(8)
             .bisect_batch_on_function_error(true)
             .maximum_retry_attempts(0)
-            .destination_config(
-                DestinationConfig::builder()
-                    .on_failure(OnFailure::builder().destination(FAILURES_ARN).build())
-                    .build(),
-            )
+            .destination_config(to_failures())
     })
     .await;
     let got = lambda
@@ -274,11 +277,7 @@ async fn report_batch_item_failures_retries_from_the_failed_record() {
         m.batch_size(8)
             .function_response_types(FunctionResponseType::ReportBatchItemFailures)
             .maximum_retry_attempts(1)
-            .destination_config(
-                DestinationConfig::builder()
-                    .on_failure(OnFailure::builder().destination(FAILURES_ARN).build())
-                    .build(),
-            )
+            .destination_config(to_failures())
     })
     .await;
     let got = lambda
@@ -349,11 +348,7 @@ async fn trapping_looping_and_exhausting_handlers_fail_only_their_batches() {
         map(&lambda, f, &arn, |m| {
             m.batch_size(100)
                 .maximum_retry_attempts(0)
-                .destination_config(
-                    DestinationConfig::builder()
-                        .on_failure(OnFailure::builder().destination(FAILURES_ARN).build())
-                        .build(),
-                )
+                .destination_config(to_failures())
         })
         .await;
     }
@@ -503,21 +498,6 @@ async fn batching_window_gathers_records() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(batch_sizes(&recorded(&c).await), vec![vec![5]]);
-}
-
-async fn counter_value(c: &aws_sdk_dynamodb::Client) -> i64 {
-    let got = c
-        .get_item()
-        .table_name("counter")
-        .key("pk", s("n"))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get");
-    match got.item().and_then(|i| i.get("c")) {
-        Some(AttributeValue::N(v)) => v.parse().expect("number"),
-        _ => 0,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

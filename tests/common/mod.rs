@@ -807,3 +807,20 @@ pub fn counter_wat() -> String {
     );
     guest(imports, &data, &body)
 }
+
+/// `counter[pk = "n"].c` (what `counter_wat` handlers add to), 0 when absent.
+#[allow(dead_code)]
+pub async fn counter_value(c: &Client) -> i64 {
+    let got = c
+        .get_item()
+        .table_name("counter")
+        .key("pk", s("n"))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get counter");
+    match got.item().and_then(|i| i.get("c")) {
+        Some(AttributeValue::N(v)) => v.parse().expect("number"),
+        _ => 0,
+    }
+}
