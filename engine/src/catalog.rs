@@ -85,6 +85,24 @@ pub struct TableMeta {
     pub indexes: Vec<crate::index::IndexMeta>,
     /// Seconds since the epoch.
     pub created_at: f64,
+    /// The other regions this table is replicated to (a global table when not empty).
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+}
+
+/// One replica region of a global table, as DescribeTable's `Replicas` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Replica {
+    pub region: String,
+    /// CREATING, ACTIVE, DELETING, ...
+    pub status: String,
+}
+
+impl TableMeta {
+    /// Whether the table is replicated (keeps item versions and tombstones).
+    pub fn is_global(&self) -> bool {
+        !self.replicas.is_empty()
+    }
 }
 
 /// Live statistics of a table, shared by every version of its metadata.
@@ -98,6 +116,9 @@ pub struct TableStats {
 pub struct Table {
     pub meta: TableMeta,
     pub items: fjall::Keyspace,
+    /// Per-item versions (HLC, origin) and tombstones, kept while the table has replicas
+    /// (see `versions.rs`).
+    pub versions: fjall::Keyspace,
     pub stats: Arc<TableStats>,
     /// One per `meta.indexes` entry, in the same order.
     pub indexes: Vec<Arc<crate::index::Index>>,

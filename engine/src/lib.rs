@@ -14,6 +14,7 @@ pub mod ops;
 pub mod request;
 pub mod store;
 pub mod value;
+pub mod versions;
 
 pub use durability::Durability;
 pub use error::{EngineError, Result};

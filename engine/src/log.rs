@@ -119,6 +119,10 @@ pub struct Prepared {
     table_id: u64,
     shard: u16,
     body: Vec<u8>,
+    /// A replicated change keeps its origin's clock.
+    remote_hlc: Option<u64>,
+    /// Global tables: where the item's version goes (keyspace, storage key, deleted, origin).
+    version: Option<(Keyspace, Vec<u8>, bool, String)>,
 }
 
 impl LogRecord {
@@ -196,6 +200,10 @@ pub struct Change<'a> {
     pub new: Option<&'a Item>,
     pub size: usize,
     pub user_identity: Option<Json>,
+    /// Set for a change replicated from another region (its origin and clock are kept).
+    pub remote: Option<&'a crate::versions::Remote>,
+    /// The table's versions keyspace, when the item's version must be kept (global tables).
+    pub versions: Option<&'a Keyspace>,
 }
 
 /// Sequence-number and clock state, guarded by the commit lock.
@@ -327,6 +335,7 @@ impl ChangeLog {
             (Some(_), Some(_)) => EventName::Modify,
             (Some(_), None) => EventName::Remove,
         };
+        let origin = c.remote.map_or(self.region.as_str(), |r| r.origin.as_str());
         let mut body = vec![0u8; HEADER];
         serde_json::to_writer(
             &mut body,
@@ -338,7 +347,7 @@ impl ChangeLog {
                 n: c.new,
                 sz: c.size,
                 ui: c.user_identity.as_ref(),
-                or: &self.region,
+                or: origin,
                 h: HOPS.with(std::cell::Cell::get),
             },
         )?;
@@ -346,6 +355,15 @@ impl ChangeLog {
             table_id: c.table_id,
             shard: shard_of(c.key),
             body,
+            remote_hlc: c.remote.map(|r| r.hlc),
+            version: c.versions.map(|ks| {
+                (
+                    ks.clone(),
+                    c.key.to_vec(),
+                    c.new.is_none(),
+                    origin.to_owned(),
+                )
+            }),
         })
     }
 
@@ -360,9 +378,30 @@ impl ChangeLog {
         let seq = state.next_seq;
         state.next_seq += 1;
         let ms = now_ms();
-        state.hlc = (ms << 16).max(state.hlc + 1);
+        // Hybrid logical clock: a local change gets max(now, last + 1); a replicated change
+        // keeps its origin's timestamp and moves the local clock past it, so every later local
+        // change orders after it.
+        let hlc = match p.remote_hlc {
+            Some(remote) => {
+                state.hlc = state.hlc.max(remote);
+                remote
+            }
+            None => {
+                state.hlc = (ms << 16).max(state.hlc + 1);
+                state.hlc
+            }
+        };
         p.body[..8].copy_from_slice(&ms.to_be_bytes());
-        p.body[8..HEADER].copy_from_slice(&state.hlc.to_be_bytes());
+        p.body[8..HEADER].copy_from_slice(&hlc.to_be_bytes());
+        if let Some((ks, key, deleted, origin)) = p.version.take() {
+            let v = crate::versions::Version {
+                hlc,
+                origin,
+                deleted,
+                at_ms: ms,
+            };
+            batch.insert(&ks, key, v.encode());
+        }
         batch.insert(
             &self.ks,
             record_key(p.table_id, p.shard, seq).to_vec(),
@@ -394,6 +433,12 @@ impl ChangeLog {
         Subscription {
             rx: self.last.subscribe(),
         }
+    }
+
+    /// Moves the clock past a timestamp seen from another region (HLC receive rule).
+    pub fn observe_clock(&self, hlc: u64) {
+        let mut state = self.state.lock();
+        state.hlc = state.hlc.max(hlc);
     }
 
     pub fn last_seq(&self) -> u64 {

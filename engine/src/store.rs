@@ -45,6 +45,8 @@ pub struct Mutation<'a> {
     pub new: Option<Item>,
     /// Streams' `userIdentity` for changes the service makes itself (TTL deletions).
     pub user_identity: Option<serde_json::Value>,
+    /// Set for a change replicated from another region: its clock and origin.
+    pub remote: Option<crate::versions::Remote>,
 }
 
 pub struct Engine {
@@ -84,6 +86,10 @@ impl Engine {
             let meta: TableMeta = serde_json::from_slice(&v)
                 .map_err(|e| EngineError::Internal(format!("corrupt catalog entry: {e}")))?;
             let items = db.keyspace(&items_keyspace(meta.id), item_keyspace_options)?;
+            let versions = db.keyspace(
+                &crate::versions::keyspace_name(meta.id),
+                KeyspaceCreateOptions::default,
+            )?;
             let stats = Arc::new(recount(&items)?);
             let indexes = open_indexes(&db, &meta, None)?;
             tables.insert(
@@ -91,6 +97,7 @@ impl Engine {
                 Arc::new(Table {
                     meta,
                     items,
+                    versions,
                     stats,
                     indexes,
                 }),
@@ -100,7 +107,12 @@ impl Engine {
         let live: Vec<String> = tables
             .values()
             .flat_map(|t| {
-                std::iter::once(items_keyspace(t.meta.id)).chain(
+                [
+                    items_keyspace(t.meta.id),
+                    crate::versions::keyspace_name(t.meta.id),
+                ]
+                .into_iter()
+                .chain(
                     t.meta
                         .indexes
                         .iter()
@@ -110,7 +122,7 @@ impl Engine {
             .collect();
         for name in db.list_keyspace_names() {
             let name: &str = &name;
-            if (name.starts_with('t') || name.starts_with('x'))
+            if (name.starts_with('t') || name.starts_with('x') || name.starts_with('v'))
                 && name[1..].parse::<u64>().is_ok()
                 && !live.iter().any(|l| l == name)
             {
@@ -197,6 +209,10 @@ impl Engine {
         let items = self
             .db
             .keyspace(&items_keyspace(id), item_keyspace_options)?;
+        let versions = self.db.keyspace(
+            &crate::versions::keyspace_name(id),
+            KeyspaceCreateOptions::default,
+        )?;
         let mut batch = self
             .db
             .batch()
@@ -212,6 +228,7 @@ impl Engine {
         let table = Arc::new(Table {
             meta,
             items,
+            versions,
             stats: Arc::new(TableStats::default()),
             indexes,
         });
@@ -256,6 +273,7 @@ impl Engine {
         let table = Arc::new(Table {
             meta,
             items: old.items.clone(),
+            versions: old.versions.clone(),
             stats: old.stats.clone(),
             indexes,
         });
@@ -275,8 +293,10 @@ impl Engine {
         batch.commit()?;
         self.tables.write().remove(&table.meta.name);
         // Dropping the keyspace is best effort: a leftover is removed at the next start.
-        if let Err(e) = self.db.delete_keyspace(table.items.clone()) {
-            tracing::warn!(table = %table.meta.name, "could not drop the items keyspace yet: {e}");
+        for ks in [table.items.clone(), table.versions.clone()] {
+            if let Err(e) = self.db.delete_keyspace(ks) {
+                tracing::warn!(table = %table.meta.name, "could not drop a table keyspace yet: {e}");
+            }
         }
         for index in &table.indexes {
             if let Err(e) = self.db.delete_keyspace(index.ks.clone()) {
@@ -415,6 +435,9 @@ impl Engine {
                     new: m.new.as_ref(),
                     size,
                     user_identity: m.user_identity.clone(),
+                    remote: m.remote.as_ref(),
+                    // Global tables keep each item's version (its record's clock and origin).
+                    versions: m.table.meta.is_global().then_some(&m.table.versions),
                 })?);
             }
             // Sequence numbers are assigned and committed under one lock, so records become

@@ -62,6 +62,7 @@ pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         old: old.clone(),
         new: Some(item),
         user_identity: None,
+        remote: None,
     }])?;
     drop(guard);
 
@@ -189,6 +190,7 @@ pub fn delete_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         old: old.clone(),
         new: None,
         user_identity: None,
+        remote: None,
     }])?;
     drop(guard);
 
@@ -270,6 +272,7 @@ pub fn update_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         old: old.clone(),
         new: Some(new.clone()),
         user_identity: None,
+        remote: None,
     }])?;
     drop(guard);
 

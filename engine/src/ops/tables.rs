@@ -364,6 +364,7 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         ttl_attribute: None,
         indexes,
         created_at: now,
+        replicas: Vec::new(),
     };
     let _ddl = engine.ddl_lock();
     if engine.table(&name).is_some() {

@@ -267,6 +267,7 @@ pub fn transact_write_items(engine: &Engine, req: &Request) -> Result<Outcome> {
             old,
             new,
             user_identity: None,
+            remote: None,
         });
     }
     if failed {

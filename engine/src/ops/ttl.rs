@@ -114,6 +114,7 @@ impl Engine {
                     old: Some(old),
                     new: None,
                     user_identity: Some(identity.clone()),
+                    remote: None,
                 }])?;
                 deleted += 1;
             }

@@ -1,0 +1,214 @@
+//! Per-item versions for global tables, and applying changes replicated from other regions.
+//!
+//! Each item of a replicated table has a version: the hybrid-logical-clock timestamp of the
+//! change that made its current state and the region where that change was made. A deleted
+//! item keeps its version as a tombstone, so a late, older write cannot bring it back.
+//! Versions live in keyspace `v<table id>` (storage key -> [`Version`]), written in the same
+//! batch as the item and its change-log record.
+//!
+//! Conflicts resolve per item by last writer wins on `(hlc, origin)`: applying a replicated
+//! change is idempotent and order-independent, so regions that saw the same changes in any
+//! order hold the same state. A local write always wins over what is stored, because the
+//! local clock moves past every replicated timestamp it applies.
+
+use std::cmp::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{EngineError, Result};
+use crate::store::{Engine, Mutation};
+use crate::value::Item;
+
+/// The version of an item (or of its tombstone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub hlc: u64,
+    pub origin: String,
+    pub deleted: bool,
+    /// When this version was written here (tombstone garbage collection).
+    pub at_ms: u64,
+}
+
+/// The clock and origin of a change replicated from another region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remote {
+    pub hlc: u64,
+    pub origin: String,
+}
+
+/// What applying a replicated change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The change won and was written (with its change-log record).
+    Written,
+    /// The item already had this state; only its version moved.
+    VersionOnly,
+    /// The item's version is newer or equal: nothing changed (also a duplicate delivery).
+    Stale,
+}
+
+pub fn keyspace_name(table_id: u64) -> String {
+    format!("v{table_id}")
+}
+
+/// Last writer wins: the greater `(hlc, origin)`.
+pub fn compare(a: (u64, &str), b: (u64, &str)) -> Ordering {
+    a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
+}
+
+impl Version {
+    /// `hlc (u64 BE) ‖ at_ms (u64 BE) ‖ deleted (u8) ‖ origin`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(17 + self.origin.len());
+        out.extend_from_slice(&self.hlc.to_be_bytes());
+        out.extend_from_slice(&self.at_ms.to_be_bytes());
+        out.push(u8::from(self.deleted));
+        out.extend_from_slice(self.origin.as_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Version> {
+        let corrupt = || EngineError::Internal("corrupt item version".into());
+        if bytes.len() < 17 {
+            return Err(corrupt());
+        }
+        Ok(Version {
+            hlc: u64::from_be_bytes(bytes[..8].try_into().map_err(|_| corrupt())?),
+            at_ms: u64::from_be_bytes(bytes[8..16].try_into().map_err(|_| corrupt())?),
+            deleted: bytes[16] != 0,
+            origin: String::from_utf8(bytes[17..].to_vec()).map_err(|_| corrupt())?,
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+impl Engine {
+    /// An item's version (None: never written since the table became global).
+    pub fn version_of(&self, table: &crate::catalog::Table, key: &[u8]) -> Result<Option<Version>> {
+        match table.versions.get(key)? {
+            Some(v) => Version::decode(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies a change made in another region: `new` is the item after it (None for a
+    /// delete), `keys` its key attributes. It is written through the one write path (so it
+    /// enters the local change log, with its origin and clock, and local streams and triggers
+    /// see it) only if `(remote.hlc, remote.origin)` is newer than the item's version.
+    /// Returns what happened and the ticket to wait on for durability.
+    pub fn apply_replicated(
+        &self,
+        table: &str,
+        keys: &Item,
+        new: Option<Item>,
+        remote: Remote,
+    ) -> Result<(Applied, Option<crate::durability::Ticket>)> {
+        let table = self.require_table(table)?;
+        let key = match &new {
+            Some(item) => table.key_of_item(item)?,
+            None => table.key_of_key(keys)?,
+        };
+        let _guard = self.lock_item(&table, &key);
+        if let Some(current) = self.version_of(&table, &key)? {
+            let order = compare((remote.hlc, &remote.origin), (current.hlc, &current.origin));
+            if order != Ordering::Greater {
+                return Ok((Applied::Stale, None));
+            }
+        }
+        let old = self.get_item(&table, &key)?;
+        if old == new {
+            // Same state, newer version: keep the version so every region orders later
+            // changes the same way; nothing for the change log.
+            self.log().observe_clock(remote.hlc);
+            let v = Version {
+                hlc: remote.hlc,
+                origin: remote.origin,
+                deleted: new.is_none(),
+                at_ms: now_ms(),
+            };
+            let mut batch = self
+                .db_batch()
+                .durability(self.syncer().batch_persist_mode());
+            batch.insert(&table.versions, key, v.encode());
+            batch.commit()?;
+            return Ok((Applied::VersionOnly, self.syncer().ticket()));
+        }
+        let ticket = self.commit(&[Mutation {
+            table: &table,
+            key,
+            old,
+            new,
+            user_identity: None,
+            remote: Some(remote),
+        }])?;
+        Ok((Applied::Written, ticket))
+    }
+
+    /// Sets a table's replica regions (a table with replicas is global: from then on every
+    /// change keeps the item's version, and deletes leave tombstones).
+    pub fn set_replicas(&self, table: &str, replicas: Vec<crate::catalog::Replica>) -> Result<()> {
+        let _ddl = self.ddl_lock();
+        let old = self.require_table(table)?;
+        let mut meta = old.meta.clone();
+        meta.replicas = replicas;
+        self.replace_meta(&old, meta)?;
+        Ok(())
+    }
+
+    /// Drops tombstones older than `older_than_ms` from every global table: after that, a
+    /// replicated write older than the delete could bring the item back, so the lifetime must
+    /// exceed the longest time a region may stay behind. Returns how many were dropped.
+    pub fn collect_tombstones(&self, older_than_ms: u64) -> Result<usize> {
+        let cutoff = now_ms().saturating_sub(older_than_ms);
+        let mut dropped = 0;
+        for name in self.table_names() {
+            let Some(table) = self.table(&name) else {
+                continue;
+            };
+            let mut old = Vec::new();
+            for g in table.versions.iter() {
+                let (k, v) = g.into_inner()?;
+                let v = Version::decode(&v)?;
+                if v.deleted && v.at_ms < cutoff {
+                    old.push(k.to_vec());
+                }
+            }
+            for key in old {
+                let _guard = self.lock_item(&table, &key);
+                // Still the same old tombstone (no write since)?
+                if let Some(v) = self.version_of(&table, &key)? {
+                    if v.deleted && v.at_ms < cutoff {
+                        table.versions.remove(key)?;
+                        dropped += 1;
+                    }
+                }
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_round_trip_and_order() {
+        let v = Version {
+            hlc: 42 << 16 | 3,
+            origin: "eu-west-1".into(),
+            deleted: true,
+            at_ms: 1234,
+        };
+        assert_eq!(Version::decode(&v.encode()).expect("decode"), v);
+        assert!(Version::decode(b"short").is_err());
+        assert_eq!(compare((2, "a"), (1, "z")), Ordering::Greater);
+        assert_eq!(compare((1, "b"), (1, "a")), Ordering::Greater);
+        assert_eq!(compare((1, "a"), (1, "a")), Ordering::Equal);
+    }
+}
