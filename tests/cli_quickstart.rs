@@ -142,3 +142,23 @@ fn readme_quick_start_works_with_the_aws_cli() {
     assert_eq!(q["Count"], 1);
     assert_eq!(q["Items"][0]["Artist"]["S"], "No One You Know");
 }
+
+/// `examples/audit/run.sh`, the one-command trigger scenario: the WAT handler built with
+/// `tributary function build`, deployed and mapped with the AWS CLI (this build's binary).
+#[test]
+fn audit_example_scenario_runs() {
+    let out = Command::new("bash")
+        .arg("examples/audit/run.sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("TRIBUTARY_BIN", env!("CARGO_BIN_EXE_tributary"))
+        .env("AWS_CLI", aws_cli())
+        .output()
+        .expect("run examples/audit/run.sh");
+    assert!(
+        out.status.success(),
+        "examples/audit/run.sh failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Audit"));
+}

@@ -11,7 +11,7 @@
 # removed on exit.
 #
 # Needs: cargo, curl, python3 (for the free port and the summary) and the AWS CLI (`aws` on
-# PATH, or its path in $AWS_CLI).
+# PATH, or its path in $AWS_CLI). TRIBUTARY_BIN=/path/to/tributary skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -53,11 +53,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build ---------------------------------------------------------------------------------
-say "cargo build --release"
-cargo build --release
+# TRIBUTARY_BIN=/path/to/tributary uses that binary instead of `cargo build --release`.
+if [ -n "${TRIBUTARY_BIN:-}" ]; then
+    BIN=$TRIBUTARY_BIN
+else
+    say "cargo build --release"
+    cargo build --release
+    BIN=target/release/tributary
+fi
 
 say "tributary function build examples/handlers/audit-wat/audit.wat"
-target/release/tributary function build examples/handlers/audit-wat/audit.wat -o "$TMP/audit.wasm"
+"$BIN" function build examples/handlers/audit-wat/audit.wat -o "$TMP/audit.wasm"
 # The AWS CLI uploads only zip files with --zip-file ("--zip-file must be a zip file"); the
 # server takes the one .wasm file inside the zip (SDKs may send the bare component).
 if command -v zip >/dev/null 2>&1; then
@@ -70,7 +76,7 @@ fi
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ENDPOINT=http://127.0.0.1:$PORT
 say "tributary serve --listen 127.0.0.1:$PORT"
-target/release/tributary serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" \
+"$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" \
     >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 deadline=$((SECONDS + 30))
