@@ -25,6 +25,15 @@ pub struct Config {
     pub ttl: TtlConfig,
     pub log: LogConfig,
     pub functions: FunctionsConfig,
+    pub replication: ReplicationConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicationConfig {
+    /// NATS servers (`nats://host:port`); none: this region replicates nothing.
+    pub nats: Vec<String>,
+    /// The JetStream stream that carries every region's changes.
+    pub stream: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +84,14 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: Option<StorageOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationOverrides>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ReplicationOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nats: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize)]

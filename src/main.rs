@@ -4,6 +4,7 @@ mod api;
 mod config;
 mod declared;
 mod function_cli;
+mod replication;
 mod server;
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tributary_engine::Durability;
 
-use config::{Config, Overrides, StorageOverrides};
+use config::{Config, Overrides, ReplicationOverrides, StorageOverrides};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +54,9 @@ struct ServeArgs {
     /// Write durability: fsync (default; group commit) or buffered.
     #[arg(long, value_name = "MODE")]
     durability: Option<Durability>,
+    /// NATS server carrying replication to other regions (repeatable, or comma-separated).
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    nats: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +80,9 @@ fn main() -> ExitCode {
                 data_dir: args.data_dir,
                 storage: args.durability.map(|d| StorageOverrides {
                     durability: Some(d),
+                }),
+                replication: (!args.nats.is_empty()).then(|| ReplicationOverrides {
+                    nats: Some(args.nats.clone()),
                 }),
             };
             let config = match Config::load(args.config.as_ref(), &overrides) {

@@ -79,6 +79,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         "DynamoDB, DynamoDB Streams and Lambda APIs listening on http://{local_addr} (region {}); metrics at http://{local_addr}/metrics",
         config.region
     );
+    // Kept for the life of the server (the connection closes when it is dropped).
+    let _replication = crate::replication::start(&config.replication, &config.region).await?;
     spawn_ttl_sweeper(engine.clone(), config.ttl.sweep_interval_secs);
     spawn_index_backfiller(engine.clone());
     axum::serve(listener, api::router(state))

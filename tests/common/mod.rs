@@ -824,3 +824,95 @@ pub async fn counter_value(c: &Client) -> i64 {
         _ => 0,
     }
 }
+
+/// A `nats-server -js` on a free port with its own store, killed on drop.
+#[allow(dead_code)]
+pub struct NatsServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+#[allow(dead_code)]
+impl NatsServer {
+    /// `NATS_SERVER` if set, else `nats-server` on PATH or in /usr/sbin (Debian's package).
+    fn binary() -> PathBuf {
+        const HOW: &str = "nats-server is needed for the replication tests and was not found: \
+             run `bash .ci/run` (it installs it when missing) or `apt-get install nats-server`, \
+             or set NATS_SERVER=/path/to/nats-server";
+        if let Some(p) = std::env::var_os("NATS_SERVER").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/bin")])
+            .map(|d| d.join("nats-server"))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{HOW}"))
+    }
+
+    pub fn start() -> NatsServer {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> NatsServer {
+        let mut s = NatsServer {
+            child: None,
+            port,
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("nats.log")).expect("log");
+        let child = Command::new(Self::binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.path().join("store"))
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
