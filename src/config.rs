@@ -34,6 +34,27 @@ pub struct ReplicationConfig {
     pub nats: Vec<String>,
     /// The JetStream stream that carries every region's changes.
     pub stream: String,
+    /// The other regions (the default replicas of the tables declared below).
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Hours a deleted item's tombstone is kept (see README "Global tables").
+    pub tombstone_hours: f64,
+    /// Global tables that exist in every region from the start.
+    #[serde(default)]
+    pub tables: Vec<GlobalTableDecl>,
+}
+
+/// A global table declared in the config file (`[[replication.tables]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GlobalTableDecl {
+    pub name: String,
+    /// `name:TYPE`, e.g. `pk:S`.
+    pub partition_key: String,
+    #[serde(default)]
+    pub sort_key: Option<String>,
+    /// Every region of the table; default: this region and `peers`.
+    #[serde(default)]
+    pub replicas: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,6 +9,8 @@ use crate::api::{self, auth::AcceptAll, AppState};
 use crate::config::Config;
 
 pub async fn serve(config: Config) -> Result<(), String> {
+    // First, so that everything started below records into it.
+    let metrics = install_metrics();
     let data_dir =
         std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     let engine_config = EngineConfig {
@@ -66,27 +68,34 @@ pub async fn serve(config: Config) -> Result<(), String> {
         mappings = mappings.list().map(|l| l.len()).unwrap_or(0),
         "trigger runtime ready"
     );
+    let declared_tables = config.replication.clone();
+    let e = engine.clone();
+    tokio::task::spawn_blocking(move || crate::replication::declared::apply(&declared_tables, &e))
+        .await
+        .map_err(|e| format!("declaring global tables panicked: {e}"))??;
+    // Kept for the life of the server (the connection closes when it is dropped).
+    let replication = crate::replication::start(&config.replication, &engine).await?;
     let state = Arc::new(AppState {
         engine: engine.clone(),
+        replication: replication.is_some(),
         functions,
         mappings,
         auth: Box::new(AcceptAll),
         local_addr,
-        metrics: install_metrics(),
+        metrics,
     });
     tracing::info!(
         region = %config.region,
         "DynamoDB, DynamoDB Streams and Lambda APIs listening on http://{local_addr} (region {}); metrics at http://{local_addr}/metrics",
         config.region
     );
-    // Kept for the life of the server (the connection closes when it is dropped).
-    let _replication = crate::replication::start(&config.replication, &config.region).await?;
     spawn_ttl_sweeper(engine.clone(), config.ttl.sweep_interval_secs);
     spawn_index_backfiller(engine.clone());
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    drop(replication);
     tracing::info!("shutting down: flushing data to disk");
     engine
         .shutdown()

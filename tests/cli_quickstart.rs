@@ -162,3 +162,33 @@ fn audit_example_scenario_runs() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Audit"));
 }
+
+/// `examples/multi-region/run.sh --check`: NATS and three regions from `config/<region>.toml`,
+/// a write in each region seen in all, and a table made global with ReplicaUpdates.
+#[test]
+fn multi_region_example_runs() {
+    let mut cmd = Command::new("bash");
+    cmd.args(["examples/multi-region/run.sh", "--check"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("TRIBUTARY_BIN", env!("CARGO_BIN_EXE_tributary"));
+    if std::env::var_os("NATS_SERVER").is_none()
+        && !std::path::Path::new("/usr/sbin/nats-server").exists()
+    {
+        // run.sh finds it on PATH; say how to get it when it is nowhere.
+        assert!(
+            Command::new("sh").args(["-c", "command -v nats-server"]).status().is_ok_and(|s| s.success()),
+            "nats-server is needed: run `bash .ci/run` (it installs it) or `apt-get install nats-server`"
+        );
+    }
+    let out = cmd.output().expect("run examples/multi-region/run.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "examples/multi-region/run.sh failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("every region holds every change"),
+        "{stdout}"
+    );
+}

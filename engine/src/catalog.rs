@@ -85,9 +85,19 @@ pub struct TableMeta {
     pub indexes: Vec<crate::index::IndexMeta>,
     /// Seconds since the epoch.
     pub created_at: f64,
-    /// The other regions this table is replicated to (a global table when not empty).
+    /// Every region of a global table, this one included (empty: not global).
     #[serde(default)]
     pub replicas: Vec<Replica>,
+    /// The version of `replicas` (last writer wins between regions): the clock of the
+    /// change and the region that made it. 0 when the table was never global.
+    #[serde(default)]
+    pub replicas_hlc: u64,
+    #[serde(default)]
+    pub replicas_origin: String,
+    /// The clock at which the table became global here: changes older than it were made
+    /// before and are not replicated (the backfill carries their result).
+    #[serde(default)]
+    pub global_since: u64,
 }
 
 /// One replica region of a global table, as DescribeTable's `Replicas` shows it.
@@ -318,7 +328,71 @@ impl Table {
             "DeletionProtectionEnabled".into(),
             json!(m.deletion_protection),
         );
+        if m.is_global() {
+            // DynamoDB lists the other regions; this one is the table itself.
+            let others: Vec<Json> = m
+                .replicas
+                .iter()
+                .filter(|r| r.region != region)
+                .map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status}))
+                .collect();
+            d.insert("Replicas".into(), Json::Array(others));
+            d.insert("GlobalTableVersion".into(), json!("2019.11.21"));
+        }
         Json::Object(d)
+    }
+
+    /// The CreateTable request that makes this table (schema, indexes, billing, stream) in
+    /// another region.
+    pub fn create_request(&self) -> Json {
+        let m = &self.meta;
+        let d = self.describe("", "", "ACTIVE");
+        let provisioned = m.billing_mode == "PROVISIONED";
+        let throughput = |v: &Json| {
+            json!({
+                "ReadCapacityUnits": v["ProvisionedThroughput"]["ReadCapacityUnits"],
+                "WriteCapacityUnits": v["ProvisionedThroughput"]["WriteCapacityUnits"],
+            })
+        };
+        let mut r = Map::new();
+        for k in ["TableName", "KeySchema", "AttributeDefinitions"] {
+            r.insert(k.into(), d[k].clone());
+        }
+        r.insert("BillingMode".into(), json!(m.billing_mode));
+        if provisioned {
+            r.insert("ProvisionedThroughput".into(), throughput(&d));
+        }
+        for (field, global) in [
+            ("GlobalSecondaryIndexes", true),
+            ("LocalSecondaryIndexes", false),
+        ] {
+            if let Some(list) = d[field].as_array() {
+                let out: Vec<Json> = list
+                    .iter()
+                    .map(|i| {
+                        let mut o = Map::new();
+                        for k in ["IndexName", "KeySchema", "Projection"] {
+                            o.insert(k.into(), i[k].clone());
+                        }
+                        if global && provisioned {
+                            o.insert("ProvisionedThroughput".into(), throughput(i));
+                        }
+                        Json::Object(o)
+                    })
+                    .collect();
+                r.insert(field.into(), Json::Array(out));
+            }
+        }
+        if let Some(s) = m.stream.as_ref().filter(|s| s.enabled) {
+            r.insert(
+                "StreamSpecification".into(),
+                json!({"StreamEnabled": true, "StreamViewType": s.view_type}),
+            );
+        }
+        if m.table_class != "STANDARD" {
+            r.insert("TableClass".into(), json!(m.table_class));
+        }
+        Json::Object(r)
     }
 }
 

@@ -435,6 +435,14 @@ impl ChangeLog {
         }
     }
 
+    /// A fresh timestamp from the hybrid logical clock, after every change made so far
+    /// (versions of table-level changes such as a global table's replica set).
+    pub fn tick(&self) -> u64 {
+        let mut state = self.state.lock();
+        state.hlc = (now_ms() << 16).max(state.hlc + 1);
+        state.hlc
+    }
+
     /// Moves the clock past a timestamp seen from another region (HLC receive rule).
     pub fn observe_clock(&self, hlc: u64) {
         let mut state = self.state.lock();

@@ -149,15 +149,110 @@ impl Engine {
         Ok((Applied::Written, ticket))
     }
 
-    /// Sets a table's replica regions (a table with replicas is global: from then on every
-    /// change keeps the item's version, and deletes leave tombstones).
+    /// Sets a table's replica regions as a local change (a table with replicas is global:
+    /// from then on every change keeps the item's version, and deletes leave tombstones).
     pub fn set_replicas(&self, table: &str, replicas: Vec<crate::catalog::Replica>) -> Result<()> {
+        let hlc = self.log().tick();
+        let region = self.region().to_owned();
+        self.apply_replica_set(table, replicas, hlc, &region)
+            .map(|_| ())
+    }
+
+    /// Sets a table's replica set if `(hlc, origin)` is newer than the one it has (last
+    /// writer wins, as for items). Returns whether it changed.
+    pub fn apply_replica_set(
+        &self,
+        table: &str,
+        replicas: Vec<crate::catalog::Replica>,
+        hlc: u64,
+        origin: &str,
+    ) -> Result<bool> {
+        self.log().observe_clock(hlc);
         let _ddl = self.ddl_lock();
         let old = self.require_table(table)?;
+        let current = (old.meta.replicas_hlc, old.meta.replicas_origin.as_str());
+        if compare((hlc, origin), current) != Ordering::Greater {
+            return Ok(false);
+        }
         let mut meta = old.meta.clone();
+        if meta.replicas.is_empty() && !replicas.is_empty() {
+            meta.global_since = hlc;
+        }
         meta.replicas = replicas;
+        meta.replicas_hlc = hlc;
+        meta.replicas_origin = origin.to_owned();
         self.replace_meta(&old, meta)?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Marks replicas CREATING -> ACTIVE (their backfill is done), as a local change.
+    pub fn activate_replicas(&self, table: &str, regions: &[String]) -> Result<()> {
+        let Some(t) = self.table(table) else {
+            return Ok(());
+        };
+        let mut replicas = t.meta.replicas.clone();
+        for r in replicas.iter_mut() {
+            if regions.contains(&r.region) && r.status == "CREATING" {
+                r.status = "ACTIVE".into();
+            }
+        }
+        self.set_replicas(table, replicas)
+    }
+
+    /// One page of a global table's items with their versions, for backfilling a new
+    /// replica: items after the storage key `after`, at most `limit`, and the key to go on
+    /// from (None at the end). Each item and its version are read under the item's lock; an
+    /// item written before the table became global has no version and gets the oldest one
+    /// (`hlc` 1, this region), so that every later change wins over it.
+    #[allow(clippy::type_complexity)]
+    pub fn backfill_page(
+        &self,
+        table: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<(Item, Remote)>, Option<Vec<u8>>)> {
+        let table = self.require_table(table)?;
+        let keys: Vec<Vec<u8>> = match after {
+            Some(a) => {
+                let mut from = a.to_vec();
+                from.push(0);
+                table
+                    .items
+                    .range(from..)
+                    .take(limit)
+                    .map(|g| g.key().map(|k| k.to_vec()))
+                    .collect::<std::result::Result<_, _>>()?
+            }
+            None => table
+                .items
+                .iter()
+                .take(limit)
+                .map(|g| g.key().map(|k| k.to_vec()))
+                .collect::<std::result::Result<_, _>>()?,
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let _guard = self.lock_item(&table, key);
+            let version = self.version_of(&table, key)?;
+            let Some(item) = self.get_item(&table, key)? else {
+                continue;
+            };
+            let remote = match version {
+                Some(v) if !v.deleted => Remote {
+                    hlc: v.hlc,
+                    origin: v.origin,
+                },
+                _ => Remote {
+                    hlc: 1,
+                    origin: self.region().to_owned(),
+                },
+            };
+            out.push((item, remote));
+        }
+        let next = (keys.len() == limit)
+            .then(|| keys.last().cloned())
+            .flatten();
+        Ok((out, next))
     }
 
     /// Drops tombstones older than `older_than_ms` from every global table: after that, a

@@ -217,3 +217,92 @@ proptest! {
         prop_assert_eq!(&a, &scan(&regions[2]));
     }
 }
+
+/// The CreateTable request a table sends to a new replica makes the same table there: keys,
+/// indexes, billing and stream.
+#[test]
+fn a_replica_table_has_the_same_schema() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = region(dir.path(), "us-east-1");
+    let b = region(dir.path(), "eu-west-1");
+    call(
+        &a,
+        "CreateTable",
+        json!({
+            "TableName": "orders",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+                {"AttributeName": "g", "AttributeType": "S"},
+                {"AttributeName": "l", "AttributeType": "B"}
+            ],
+            "BillingMode": "PROVISIONED",
+            "ProvisionedThroughput": {"ReadCapacityUnits": 7, "WriteCapacityUnits": 3},
+            "GlobalSecondaryIndexes": [{
+                "IndexName": "by-g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 2, "WriteCapacityUnits": 1}
+            }],
+            "LocalSecondaryIndexes": [{
+                "IndexName": "by-l",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "l", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["x"]}
+            }],
+            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_IMAGE"}
+        }),
+    );
+    let request = a.table("orders").expect("table").create_request();
+    call(&b, "CreateTable", request);
+    let describe = |e: &Engine| {
+        let mut t = call(e, "DescribeTable", json!({"TableName": "orders"}))["Table"].clone();
+        for k in [
+            "TableArn",
+            "TableId",
+            "CreationDateTime",
+            "LatestStreamArn",
+            "LatestStreamLabel",
+        ] {
+            t.as_object_mut().expect("object").remove(k);
+        }
+        for list in ["GlobalSecondaryIndexes", "LocalSecondaryIndexes"] {
+            for i in t[list].as_array_mut().expect("indexes") {
+                i.as_object_mut().expect("index").remove("IndexArn");
+            }
+        }
+        t
+    };
+    assert_eq!(describe(&a), describe(&b));
+}
+
+/// Replica sets are versioned: the newest `(hlc, origin)` wins whatever the order.
+#[test]
+fn the_newest_replica_set_wins() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = region(dir.path(), "us-east-1");
+    let set = |regions: &[&str]| -> Vec<Replica> {
+        regions
+            .iter()
+            .map(|r| Replica {
+                region: (*r).into(),
+                status: "ACTIVE".into(),
+            })
+            .collect()
+    };
+    let hlc = a.log().tick();
+    assert!(a
+        .apply_replica_set("things", set(&["a", "b"]), hlc + 10, "eu-west-1")
+        .expect("apply"));
+    assert!(!a
+        .apply_replica_set("things", set(&["a"]), hlc + 5, "ap-south-1")
+        .expect("older"));
+    assert!(!a
+        .apply_replica_set("things", set(&["a"]), hlc + 10, "ap-south-1")
+        .expect("same clock, smaller origin"));
+    let t = a.table("things").expect("table");
+    assert_eq!(t.meta.replicas, set(&["a", "b"]));
+    // A local change afterwards is newer than anything seen.
+    a.set_replicas("things", set(&["a", "c"])).expect("local");
+    assert!(a.table("things").expect("table").meta.replicas_hlc > hlc + 10);
+}

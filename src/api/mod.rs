@@ -25,6 +25,8 @@ pub struct AppState {
     pub functions: Arc<tributary_runtime::functions::Functions>,
     pub mappings: Arc<tributary_runtime::mappings::Mappings>,
     pub auth: Box<dyn Authenticator>,
+    /// Whether this region replicates (NATS configured): ReplicaUpdates need it.
+    pub replication: bool,
     /// The address the server listens on (shown by the health check).
     pub local_addr: SocketAddr,
     /// Renders the metrics for `GET /metrics` (None when no recorder could be installed).
@@ -82,6 +84,16 @@ async fn post_root(
         }
     }
     match target.split_once('.') {
+        Some(("DynamoDB_20120810", "UpdateTable"))
+            if !state.replication && mentions_replica_updates(&body) =>
+        {
+            dynamodb::error_response(
+                StatusCode::BAD_REQUEST,
+                "com.amazonaws.dynamodb.v20120810#ValidationException",
+                "ReplicaUpdates need replication between regions: start this region with --nats URL (or [replication] nats in the config file)",
+                None,
+            )
+        }
         Some(("DynamoDB_20120810", op)) => {
             dynamodb::respond(&state, op, state.engine.call(op, &body)).await
         }
@@ -90,4 +102,11 @@ async fn post_root(
         }
         _ => dynamodb::unknown_operation(),
     }
+}
+
+/// Whether an UpdateTable body carries ReplicaUpdates.
+fn mentions_replica_updates(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| v.get("ReplicaUpdates").is_some_and(|u| !u.is_null()))
 }

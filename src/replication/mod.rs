@@ -1,12 +1,23 @@
-//! Replication between regions over NATS JetStream. This first part connects: the client
-//! reconnects forever in the background (a region starts and serves local reads and writes
-//! whether NATS is up or not), and the replication stream is created once NATS answers.
-//! Publishing local changes and applying other regions' (the engine's `apply_replicated`)
-//! build on it.
+//! Replication between regions over NATS JetStream (global tables). The client reconnects
+//! forever in the background (a region starts and serves local reads and writes whether NATS
+//! is up or not) and the replication stream is created once NATS answers. Then:
+//! - `publish`: this region's changes of global tables, from the change log, to JetStream;
+//! - `apply`: the other regions' changes, from a durable consumer, through last writer wins;
+//! - `backfill`: a new replica's existing items;
+//! - `declared`: global tables declared in the config file;
+//! - a task dropping tombstones older than `tombstone_hours`.
 
+pub mod apply;
+pub mod backfill;
+pub mod declared;
+pub mod message;
+pub mod publish;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use tributary_engine::Engine;
 
 use crate::config::ReplicationConfig;
 
@@ -17,18 +28,18 @@ pub const SUBJECTS: &str = "tributary.repl.>";
 pub const CONNECTED: &str = "tributary_replication_nats_connected";
 
 /// A region's link to NATS.
-#[allow(dead_code)] // read by the publisher and the applier, the next part of global tables
 pub struct Replication {
-    pub client: async_nats::Client,
-    pub jetstream: jetstream::Context,
+    /// Kept so that the connection lives as long as the server.
+    _client: async_nats::Client,
 }
 
 /// Connects when NATS servers are configured (`None` otherwise). Returns at once: the
 /// connection and the stream are set up in the background, retried until NATS answers.
 pub async fn start(
     config: &ReplicationConfig,
-    region: &str,
+    engine: &Arc<Engine>,
 ) -> Result<Option<Replication>, String> {
+    let region = engine.region();
     if config.nats.is_empty() {
         tracing::info!(
             "replication: off (no NATS server configured; --nats URL to join other regions)"
@@ -61,8 +72,19 @@ pub async fn start(
         .map_err(|e| format!("invalid NATS address {urls}: {e}"))?;
     metrics::gauge!(CONNECTED).set(0.0);
     let js = jetstream::new(client.clone());
-    tracing::info!(nats = %urls, region, stream = %config.stream, "replication: joining other regions through NATS JetStream");
+    tracing::info!(nats = %urls, region, peers = ?config.peers, stream = %config.stream, "replication: joining other regions through NATS JetStream");
     let (ctx, name) = (js.clone(), config.stream.clone());
+    let progress = engine
+        .aux_keyspace("replication")
+        .map_err(|e| format!("cannot open the replication state: {e}"))?;
+    let publisher = publish::Publisher {
+        engine: engine.clone(),
+        js: js.clone(),
+        progress: Arc::new(publish::Progress::new(progress)),
+        backfilling: Default::default(),
+    };
+    let applier = apply::run(engine.clone(), js.clone(), config.stream.clone());
+    spawn_tombstone_collector(engine.clone(), config.tombstone_hours);
     tokio::spawn(async move {
         let mut wait = Duration::from_millis(200);
         loop {
@@ -77,6 +99,8 @@ pub async fn start(
             match ctx.get_or_create_stream(cfg).await {
                 Ok(_) => {
                     tracing::info!(stream = %name, "replication: stream ready");
+                    tokio::spawn(publisher.run());
+                    tokio::spawn(applier);
                     return;
                 }
                 Err(e) => {
@@ -87,8 +111,24 @@ pub async fn start(
             }
         }
     });
-    Ok(Some(Replication {
-        client,
-        jetstream: js,
-    }))
+    Ok(Some(Replication { _client: client }))
+}
+
+/// Drops tombstones older than `hours`, checking every tenth of that (at most hourly).
+fn spawn_tombstone_collector(engine: Arc<Engine>, hours: f64) {
+    let lifetime = Duration::from_secs_f64(hours.max(0.0) * 3600.0);
+    let every = (lifetime / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let e = engine.clone();
+            let ms = lifetime.as_millis() as u64;
+            match tokio::task::spawn_blocking(move || e.collect_tombstones(ms)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(tombstones = n, "replication: dropped old tombstones"),
+                Ok(Err(e)) => tracing::warn!("replication: tombstone collection failed: {e}"),
+                Err(e) => tracing::warn!("replication: tombstone collection panicked: {e}"),
+            }
+        }
+    });
 }

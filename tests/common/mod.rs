@@ -33,6 +33,7 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     log: PathBuf,
     extra_args: Vec<String>,
+    region: String,
 }
 
 impl Server {
@@ -41,6 +42,11 @@ impl Server {
     }
 
     pub fn start_with(extra_args: &[&str]) -> Server {
+        Self::start_in("us-east-1", extra_args)
+    }
+
+    /// A server that is region `region`.
+    pub fn start_in(region: &str, extra_args: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = Server {
@@ -50,6 +56,7 @@ impl Server {
             log: tmp.path().join("server.log"),
             _tmp: Some(tmp),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            region: region.to_owned(),
         };
         s.spawn();
         s
@@ -68,7 +75,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--region")
-            .arg("us-east-1")
+            .arg(&self.region)
             .args(&self.extra_args)
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))

@@ -6,6 +6,7 @@ pub mod indexes;
 pub mod items;
 pub mod legacy;
 pub mod read;
+pub mod replicas;
 pub mod streams;
 pub mod tables;
 pub mod tags;

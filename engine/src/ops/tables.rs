@@ -365,6 +365,9 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         indexes,
         created_at: now,
         replicas: Vec::new(),
+        replicas_hlc: 0,
+        replicas_origin: String::new(),
+        global_since: 0,
     };
     let _ddl = engine.ddl_lock();
     if engine.table(&name).is_some() {
@@ -482,10 +485,13 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
     }
-    if req.raw("ReplicaUpdates").is_some() {
-        return Err(EngineError::validation(
-            "ReplicaUpdates are not supported yet by this server",
-        ));
+    if let Some(updates) = req.raw("ReplicaUpdates") {
+        if gsi_updates.is_some() || billing.is_some() || throughput.is_some() || stream.is_some() {
+            return Err(EngineError::validation(
+                "ReplicaUpdates cannot be combined with other updates of the table in one request",
+            ));
+        }
+        return super::replicas::update_replicas(engine, &name, updates);
     }
     let mut new_defs = Vec::new();
     for d in req.array("AttributeDefinitions")?.into_iter().flatten() {

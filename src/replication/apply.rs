@@ -1,0 +1,231 @@
+//! Applies the other regions' changes: one durable pull consumer per region (named after
+//! it) on the replication stream, so a region that was down resumes where it stopped. A
+//! batch of messages is applied through the engine's `apply_replicated` (last writer wins,
+//! idempotent, so redeliveries are harmless), made durable, and only then acknowledged.
+//! Messages this region published come back on the same stream and are skipped.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, consumer::pull};
+use futures_util::StreamExt;
+use serde_json::json;
+use tributary_engine::value::item_from_json;
+use tributary_engine::versions::{Applied, Remote};
+use tributary_engine::Engine;
+
+use super::message::{self, ItemChange, Message, TableState};
+
+/// Histogram: from the commit in the origin region to durable here, by origin region.
+pub const LATENCY: &str = "tributary_replication_latency_seconds";
+/// Gauge: the latency of the last change applied from each origin region.
+pub const LAG: &str = "tributary_replication_lag_seconds";
+/// Counter: changes received, by origin and result (written, version, stale, skipped).
+pub const APPLIED: &str = "tributary_replication_applied_total";
+
+const BATCH: usize = 1000;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+pub async fn run(engine: Arc<Engine>, js: jetstream::Context, stream: String) {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match consume(&engine, &js, &stream).await {
+            Ok(()) => wait = Duration::from_millis(200),
+            Err(e) => {
+                tracing::debug!("replication: consumer stopped ({e}); starting it again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+async fn consume(
+    engine: &Arc<Engine>,
+    js: &jetstream::Context,
+    stream: &str,
+) -> Result<(), String> {
+    let region = engine.region().to_owned();
+    let durable = format!("region-{region}");
+    let stream = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+    let consumer = stream
+        .get_or_create_consumer(
+            &durable,
+            pull::Config {
+                durable_name: Some(durable.clone()),
+                filter_subject: format!("{}.>", message::PREFIX),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                max_ack_pending: 20_000,
+                ack_wait: Duration::from_secs(10),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(consumer = %durable, "replication: receiving the other regions' changes");
+    let mut chunks = messages.ready_chunks(BATCH);
+    while let Some(chunk) = chunks.next().await {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for m in chunk {
+            batch.push(m.map_err(|e| e.to_string())?);
+        }
+        let payloads: Vec<(String, Vec<u8>)> = batch
+            .iter()
+            .map(|m| (m.subject.to_string(), m.payload.to_vec()))
+            .collect();
+        let e = engine.clone();
+        let (ticket, latencies) = tokio::task::spawn_blocking(move || apply_batch(&e, &payloads))
+            .await
+            .map_err(|e| e.to_string())?;
+        engine
+            .syncer()
+            .wait(ticket)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = now_ms();
+        for (origin, ms) in latencies {
+            let secs = now.saturating_sub(ms) as f64 / 1000.0;
+            metrics::histogram!(LATENCY, "origin" => origin.clone()).record(secs);
+            metrics::gauge!(LAG, "origin" => origin).set(secs);
+        }
+        for m in batch {
+            m.ack().await.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies a batch of messages; returns the ticket to wait on and, for each applied item
+/// change, its origin and commit time.
+fn apply_batch(
+    engine: &Engine,
+    payloads: &[(String, Vec<u8>)],
+) -> (
+    Option<tributary_engine::durability::Ticket>,
+    Vec<(String, u64)>,
+) {
+    let region = engine.region();
+    let mut ticket = None;
+    let mut latencies = Vec::new();
+    for (subject, payload) in payloads {
+        if message::origin_of(subject) == Some(region) {
+            continue;
+        }
+        match serde_json::from_slice::<Message>(payload) {
+            Ok(Message::Item(change)) => {
+                let (origin, ms) = (change.o.clone(), change.ms);
+                let (result, t) = apply_item(engine, change);
+                metrics::counter!(APPLIED, "origin" => origin.clone(), "result" => result)
+                    .increment(1);
+                if t.is_some() {
+                    ticket = t;
+                }
+                if ms > 0 {
+                    latencies.push((origin, ms));
+                }
+            }
+            Ok(Message::Table(state)) => apply_table_state(engine, state),
+            Err(e) => tracing::warn!(subject, "replication: unreadable message skipped: {e}"),
+        }
+    }
+    (ticket, latencies)
+}
+
+fn apply_item(
+    engine: &Engine,
+    c: ItemChange,
+) -> (&'static str, Option<tributary_engine::durability::Ticket>) {
+    if !engine.table(&c.t).is_some_and(|t| t.meta.is_global()) {
+        return ("skipped", None); // not a replica here (yet, or any more)
+    }
+    let parsed = item_from_json(&c.k).and_then(|keys| {
+        let new = c.n.as_ref().map(item_from_json).transpose()?;
+        Ok((keys, new))
+    });
+    let result = parsed.and_then(|(keys, new)| {
+        engine.apply_replicated(
+            &c.t,
+            &keys,
+            new,
+            Remote {
+                hlc: c.h,
+                origin: c.o.clone(),
+            },
+        )
+    });
+    match result {
+        Ok((Applied::Written, t)) => ("written", t),
+        Ok((Applied::VersionOnly, t)) => ("version", t),
+        Ok((Applied::Stale, t)) => ("stale", t),
+        Err(e) => {
+            tracing::warn!(table = %c.t, origin = %c.o, "replication: change not applied: {e}");
+            ("skipped", None)
+        }
+    }
+}
+
+/// A replica set from another region: creates the table when this region joins it, drops
+/// it when this region was removed, and keeps the newest set.
+fn apply_table_state(engine: &Engine, s: TableState) {
+    let here = engine.region();
+    let member = s.replicas.iter().any(|r| r.region == here);
+    let existing = engine.table(&s.table);
+    let newer = existing.as_ref().is_none_or(|t| {
+        tributary_engine::versions::compare(
+            (s.hlc, &s.origin),
+            (t.meta.replicas_hlc, &t.meta.replicas_origin),
+        )
+        .is_gt()
+    });
+    if !newer {
+        return;
+    }
+    if member {
+        if existing.is_none() {
+            match engine.call("CreateTable", s.create.to_string().as_bytes()) {
+                Some(Ok(_)) => {
+                    tracing::info!(table = %s.table, from = %s.origin, "replication: created the table of a global table this region joined")
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(table = %s.table, "replication: cannot create the replica table: {e}");
+                    return;
+                }
+                None => return,
+            }
+        }
+        match engine.apply_replica_set(&s.table, s.replicas, s.hlc, &s.origin) {
+            Ok(true) => {
+                tracing::info!(table = %s.table, from = %s.origin, "replication: replica set updated")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(table = %s.table, "replication: replica set not applied: {e}"),
+        }
+    } else if existing.is_some_and(|t| t.meta.replicas_hlc > 0) {
+        // This region's replica was deleted: so is its table, as in DynamoDB.
+        let _ = engine.apply_replica_set(&s.table, Vec::new(), s.hlc, &s.origin);
+        let body = json!({ "TableName": s.table }).to_string();
+        match engine.call("DeleteTable", body.as_bytes()) {
+            Some(Ok(_)) => {
+                tracing::info!(table = %s.table, from = %s.origin, "replication: replica removed from this region; table deleted")
+            }
+            Some(Err(e)) => {
+                tracing::warn!(table = %s.table, "replication: cannot delete the removed replica: {e}")
+            }
+            None => {}
+        }
+    }
+}

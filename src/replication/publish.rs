@@ -1,0 +1,221 @@
+//! Sends this region's changes to the other regions: follows the change log of every global
+//! table from a persisted position per shard, and publishes the records of local writes
+//! (never replicated ones: those came from another region) to JetStream, with a message id
+//! `<region>-<sequence number>` so that JetStream drops the duplicates a restart resends.
+//! The position moves only after JetStream acknowledged the records, so while NATS is away
+//! the change log is the queue. Also publishes a global table's replica set when this region
+//! changed it, and starts the backfill of replicas that are CREATING.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use fjall::Keyspace;
+use parking_lot::Mutex;
+use tributary_engine::log::{LogRecord, SHARDS};
+use tributary_engine::value::item_to_json;
+use tributary_engine::Engine;
+
+use super::message::{self, ItemChange, Message, TableState};
+
+/// Records read from one shard at a time.
+const PAGE: usize = 1000;
+/// Counter: item changes published.
+pub const PUBLISHED: &str = "tributary_replication_published_total";
+
+/// Where the publisher is (kept in the `replication` keyspace; losing it only resends).
+pub struct Progress {
+    ks: Keyspace,
+}
+
+impl Progress {
+    pub fn new(ks: Keyspace) -> Progress {
+        Progress { ks }
+    }
+
+    fn cursor_key(table_id: u64, shard: u16) -> Vec<u8> {
+        let mut k = b"p/".to_vec();
+        k.extend_from_slice(&table_id.to_be_bytes());
+        k.extend_from_slice(&shard.to_be_bytes());
+        k
+    }
+
+    fn read_u64(&self, key: &[u8]) -> Result<u64, String> {
+        let v = self.ks.get(key).map_err(|e| e.to_string())?;
+        Ok(v.and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    fn write_u64(&self, key: Vec<u8>, v: u64) -> Result<(), String> {
+        self.ks
+            .insert(key, v.to_be_bytes().to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The next sequence number to publish in a shard.
+    pub fn cursor(&self, table_id: u64, shard: u16) -> Result<u64, String> {
+        self.read_u64(&Self::cursor_key(table_id, shard))
+    }
+
+    pub fn set_cursor(&self, table_id: u64, shard: u16, next: u64) -> Result<(), String> {
+        self.write_u64(Self::cursor_key(table_id, shard), next)
+    }
+
+    /// The version of the last replica set published for a table.
+    pub fn table_state(&self, table: &str) -> Result<u64, String> {
+        self.read_u64(format!("t/{table}").as_bytes())
+    }
+
+    pub fn set_table_state(&self, table: &str, hlc: u64) -> Result<(), String> {
+        self.write_u64(format!("t/{table}").into_bytes(), hlc)
+    }
+}
+
+pub struct Publisher {
+    pub engine: Arc<Engine>,
+    pub js: jetstream::Context,
+    pub progress: Arc<Progress>,
+    /// Tables whose backfill runs now.
+    pub backfilling: Arc<Mutex<HashSet<String>>>,
+}
+
+fn publish_error(e: impl std::fmt::Display) -> String {
+    format!("publishing to JetStream failed: {e}")
+}
+
+impl Publisher {
+    pub async fn run(self) {
+        let mut sub = self.engine.log().subscribe();
+        let mut backoff = Duration::from_millis(100);
+        let mut failing = false;
+        loop {
+            let seen = sub.last();
+            match self.publish_pending().await {
+                Ok(more) => {
+                    if failing {
+                        tracing::info!("replication: publishing again");
+                        failing = false;
+                    }
+                    backoff = Duration::from_millis(100);
+                    if more {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!("replication: {e}; local changes wait in the change log and are sent when it works again");
+                        failing = true;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            }
+            // New records, or a look at the catalog now and then (replica sets, backfills).
+            tokio::select! {
+                _ = sub.after(seen) => {}
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
+    /// One pass over every table. Returns whether a shard had more records than one page.
+    async fn publish_pending(&self) -> Result<bool, String> {
+        let region = self.engine.region().to_owned();
+        let mut more = false;
+        for name in self.engine.table_names() {
+            let Some(table) = self.engine.table(&name) else {
+                continue;
+            };
+            let meta = &table.meta;
+            let ours = meta.replicas_origin == region;
+            if ours && meta.replicas_hlc > self.progress.table_state(&name)? {
+                let state = Message::Table(TableState {
+                    table: name.clone(),
+                    replicas: meta.replicas.clone(),
+                    hlc: meta.replicas_hlc,
+                    origin: region.clone(),
+                    create: table.create_request(),
+                });
+                let payload = serde_json::to_vec(&state).map_err(publish_error)?;
+                self.js
+                    .publish(message::table_subject(&region), payload.into())
+                    .await
+                    .map_err(publish_error)?
+                    .await
+                    .map_err(publish_error)?;
+                self.progress.set_table_state(&name, meta.replicas_hlc)?;
+                tracing::info!(table = %name, replicas = ?meta.replicas, "replication: replica set sent to the other regions");
+            }
+            if ours
+                && meta.replicas.iter().any(|r| r.status == "CREATING")
+                && self.backfilling.lock().insert(name.clone())
+            {
+                super::backfill::spawn(
+                    self.engine.clone(),
+                    self.js.clone(),
+                    name.clone(),
+                    self.backfilling.clone(),
+                );
+            }
+            if !meta.is_global() {
+                continue;
+            }
+            for shard in 0..SHARDS {
+                let from = self
+                    .progress
+                    .cursor(meta.id, shard)?
+                    .max(self.engine.log().trim_horizon(meta.id, shard));
+                let records = self
+                    .engine
+                    .log()
+                    .read(meta.id, shard, from, u64::MAX, PAGE)
+                    .map_err(|e| e.to_string())?;
+                let Some(last) = records.last().map(|r| r.seq) else {
+                    continue;
+                };
+                let mut acks = Vec::new();
+                for r in records
+                    .iter()
+                    .filter(|r| r.origin == region && r.hlc >= meta.global_since)
+                {
+                    acks.push(self.send(r).await?);
+                }
+                let sent = acks.len();
+                for ack in acks {
+                    ack.await.map_err(publish_error)?;
+                }
+                metrics::counter!(PUBLISHED).increment(sent as u64);
+                self.progress.set_cursor(meta.id, shard, last + 1)?;
+                more |= records.len() == PAGE;
+            }
+        }
+        Ok(more)
+    }
+
+    async fn send(&self, r: &LogRecord) -> Result<jetstream::context::PublishAckFuture, String> {
+        let change = Message::Item(ItemChange {
+            t: r.table.clone(),
+            k: item_to_json(&r.keys),
+            n: r.new.as_ref().map(item_to_json),
+            h: r.hlc,
+            o: r.origin.clone(),
+            ms: r.created_ms,
+        });
+        let payload = serde_json::to_vec(&change).map_err(publish_error)?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            format!("{}-{}", r.origin, r.seq).as_str(),
+        );
+        self.js
+            .publish_with_headers(
+                message::item_subject(&r.origin, &r.table),
+                headers,
+                payload.into(),
+            )
+            .await
+            .map_err(publish_error)
+    }
+}
