@@ -1,4 +1,5 @@
-//! Replication figures: `cargo bench --bench replication [-- --seconds 15 --rates 1000,5000]`.
+//! Replication figures:
+//! `cargo bench --bench replication [-- --seconds 15 --rates 1000,5000 --durability fsync]`.
 //!
 //! Starts a nats-server and three release `tributary` regions on free ports (as the tests
 //! do), declares one global table, then:
@@ -53,7 +54,8 @@ async fn load_and_probe(servers: &[Server], rate: u64, seconds: u64) {
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
-    let workers_per_region = 4u64;
+    // Enough sequential writers that each waits ~10 ms between requests at the offered rate.
+    let workers_per_region = (rate / 300).max(4);
     let per_worker = rate as f64 / (3 * workers_per_region) as f64;
     let mut tasks = Vec::new();
     for (r, s) in servers.iter().enumerate() {
@@ -209,6 +211,7 @@ async fn catch_up(servers: &mut [Server], backlog: u64) {
 fn main() {
     let seconds: u64 = arg("--seconds", "15").parse().expect("--seconds");
     let backlog: u64 = arg("--backlog", "50000").parse().expect("--backlog");
+    let durability = arg("--durability", "fsync");
     let rates: Vec<u64> = arg("--rates", "1000,5000")
         .split(',')
         .map(|r| r.parse().expect("--rates"))
@@ -227,7 +230,19 @@ fn main() {
     let url = nats.url();
     let mut servers: Vec<Server> = REGIONS
         .iter()
-        .map(|r| Server::start_in(r, &["--nats", &url, "--config", &config]))
+        .map(|r| {
+            Server::start_in(
+                r,
+                &[
+                    "--nats",
+                    &url,
+                    "--config",
+                    &config,
+                    "--durability",
+                    &durability,
+                ],
+            )
+        })
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

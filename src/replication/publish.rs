@@ -6,7 +6,7 @@
 //! the change log is the queue. Also publishes a global table's replica set when this region
 //! changed it, and starts the backfill of replicas that are CREATING.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,14 +24,19 @@ const PAGE: usize = 1000;
 /// Counter: item changes published.
 pub const PUBLISHED: &str = "tributary_replication_published_total";
 
-/// Where the publisher is (kept in the `replication` keyspace; losing it only resends).
+/// Where the publisher is (kept in the `replication` keyspace, with the shard positions
+/// cached in memory; losing it only resends).
 pub struct Progress {
     ks: Keyspace,
+    cursors: Mutex<HashMap<(u64, u16), u64>>,
 }
 
 impl Progress {
     pub fn new(ks: Keyspace) -> Progress {
-        Progress { ks }
+        Progress {
+            ks,
+            cursors: Mutex::new(HashMap::new()),
+        }
     }
 
     fn cursor_key(table_id: u64, shard: u16) -> Vec<u8> {
@@ -55,11 +60,18 @@ impl Progress {
 
     /// The next sequence number to publish in a shard.
     pub fn cursor(&self, table_id: u64, shard: u16) -> Result<u64, String> {
-        self.read_u64(&Self::cursor_key(table_id, shard))
+        if let Some(c) = self.cursors.lock().get(&(table_id, shard)) {
+            return Ok(*c);
+        }
+        let c = self.read_u64(&Self::cursor_key(table_id, shard))?;
+        self.cursors.lock().insert((table_id, shard), c);
+        Ok(c)
     }
 
     pub fn set_cursor(&self, table_id: u64, shard: u16, next: u64) -> Result<(), String> {
-        self.write_u64(Self::cursor_key(table_id, shard), next)
+        self.write_u64(Self::cursor_key(table_id, shard), next)?;
+        self.cursors.lock().insert((table_id, shard), next);
+        Ok(())
     }
 
     /// The version of the last replica set published for a table.
