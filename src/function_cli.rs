@@ -147,6 +147,21 @@ impl Api {
             .await
             .map(|(_, j)| j)
     }
+
+    /// The event-source mappings of a function.
+    async fn mappings_of(&self, function: &str) -> Result<Vec<Json>> {
+        let out = self
+            .lambda(
+                "GET",
+                &format!("/event-source-mappings?FunctionName={function}"),
+                None,
+            )
+            .await?;
+        Ok(out["EventSourceMappings"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
 }
 
 pub fn run(cmd: FunctionCommand) -> Result<()> {
@@ -249,17 +264,10 @@ async fn remote(cmd: FunctionCommand) -> Result<()> {
                         format!("table {table} has no stream: enable one with StreamSpecification")
                     })?
                     .to_owned();
-                let mappings = api
-                    .lambda(
-                        "GET",
-                        &format!("/event-source-mappings?FunctionName={name}"),
-                        None,
-                    )
-                    .await?;
-                let existing = mappings["EventSourceMappings"]
-                    .as_array()
+                let existing = api
+                    .mappings_of(&name)
+                    .await?
                     .into_iter()
-                    .flatten()
                     .find(|m| m["EventSourceArn"] == json!(arn))
                     .and_then(|m| m["UUID"].as_str().map(str::to_owned));
                 let m = match existing {
@@ -345,18 +353,7 @@ async fn remote(cmd: FunctionCommand) -> Result<()> {
         }
         FunctionCommand::Delete { name, server } => {
             let api = Api::new(&server);
-            let mappings = api
-                .lambda(
-                    "GET",
-                    &format!("/event-source-mappings?FunctionName={name}"),
-                    None,
-                )
-                .await?;
-            for m in mappings["EventSourceMappings"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for m in api.mappings_of(&name).await? {
                 if let Some(uuid) = m["UUID"].as_str() {
                     api.lambda("DELETE", &format!("/event-source-mappings/{uuid}"), None)
                         .await?;

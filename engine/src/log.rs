@@ -261,7 +261,8 @@ fn record_key(table_id: u64, shard: u16, seq: u64) -> [u8; 18] {
     k
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the epoch: the wall clock behind the HLC, record times and versions.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

@@ -12,9 +12,9 @@
 //! local clock moves past every replicated timestamp it applies.
 
 use std::cmp::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{EngineError, Result};
+use crate::log::now_ms;
 use crate::store::{Engine, Mutation};
 use crate::value::Item;
 
@@ -78,13 +78,6 @@ impl Version {
             origin: String::from_utf8(bytes[17..].to_vec()).map_err(|_| corrupt())?,
         })
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
 }
 
 impl Engine {
@@ -212,24 +205,14 @@ impl Engine {
         limit: usize,
     ) -> Result<(Vec<(Item, Remote)>, Option<Vec<u8>>)> {
         let table = self.require_table(table)?;
-        let keys: Vec<Vec<u8>> = match after {
-            Some(a) => {
-                let mut from = a.to_vec();
-                from.push(0);
-                table
-                    .items
-                    .range(from..)
-                    .take(limit)
-                    .map(|g| g.key().map(|k| k.to_vec()))
-                    .collect::<std::result::Result<_, _>>()?
-            }
-            None => table
-                .items
-                .iter()
-                .take(limit)
-                .map(|g| g.key().map(|k| k.to_vec()))
-                .collect::<std::result::Result<_, _>>()?,
-        };
+        // The smallest key after `after` (the empty key: from the start).
+        let from = after.map_or_else(Vec::new, |a| [a, &[0]].concat());
+        let keys: Vec<Vec<u8>> = table
+            .items
+            .range(from..)
+            .take(limit)
+            .map(|g| g.key().map(|k| k.to_vec()))
+            .collect::<std::result::Result<_, _>>()?;
         let mut out = Vec::with_capacity(keys.len());
         for key in &keys {
             let _guard = self.lock_item(&table, key);

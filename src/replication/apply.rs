@@ -5,11 +5,12 @@
 //! Messages this region published come back on the same stream and are skipped.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
 use serde_json::json;
+use tributary_engine::log::now_ms;
 use tributary_engine::value::item_from_json;
 use tributary_engine::versions::{Applied, Remote};
 use tributary_engine::Engine;
@@ -24,13 +25,6 @@ pub const LAG: &str = "tributary_replication_lag_seconds";
 pub const APPLIED: &str = "tributary_replication_applied_total";
 
 const BATCH: usize = 1000;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
 
 pub async fn run(engine: Arc<Engine>, js: jetstream::Context, stream: String) {
     let mut wait = Duration::from_millis(200);
@@ -83,9 +77,9 @@ async fn consume(
         for m in chunk {
             batch.push(m.map_err(|e| e.to_string())?);
         }
-        let payloads: Vec<(String, Vec<u8>)> = batch
+        let payloads: Vec<(String, bytes::Bytes)> = batch
             .iter()
-            .map(|m| (m.subject.to_string(), m.payload.to_vec()))
+            .map(|m| (m.subject.to_string(), m.payload.clone()))
             .collect();
         let e = engine.clone();
         let (ticket, latencies) = tokio::task::spawn_blocking(move || apply_batch(&e, &payloads))
@@ -113,7 +107,7 @@ async fn consume(
 /// change, its origin and commit time.
 fn apply_batch(
     engine: &Engine,
-    payloads: &[(String, Vec<u8>)],
+    payloads: &[(String, bytes::Bytes)],
 ) -> (
     Option<tributary_engine::durability::Ticket>,
     Vec<(String, u64)>,

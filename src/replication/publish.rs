@@ -24,18 +24,18 @@ const PAGE: usize = 1000;
 /// Counter: item changes published.
 pub const PUBLISHED: &str = "tributary_replication_published_total";
 
-/// Where the publisher is (kept in the `replication` keyspace, with the shard positions
-/// cached in memory; losing it only resends).
+/// Where the publisher is: kept in the `replication` keyspace and cached in memory (every
+/// commit wakes the publisher); losing it only resends.
 pub struct Progress {
     ks: Keyspace,
-    cursors: Mutex<HashMap<(u64, u16), u64>>,
+    cache: Mutex<HashMap<Vec<u8>, u64>>,
 }
 
 impl Progress {
     pub fn new(ks: Keyspace) -> Progress {
         Progress {
             ks,
-            cursors: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -47,31 +47,32 @@ impl Progress {
     }
 
     fn read_u64(&self, key: &[u8]) -> Result<u64, String> {
-        let v = self.ks.get(key).map_err(|e| e.to_string())?;
-        Ok(v.and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
-            .map_or(0, u64::from_be_bytes))
+        if let Some(v) = self.cache.lock().get(key) {
+            return Ok(*v);
+        }
+        let stored = self.ks.get(key).map_err(|e| e.to_string())?;
+        let v = stored
+            .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+            .map_or(0, u64::from_be_bytes);
+        self.cache.lock().insert(key.to_vec(), v);
+        Ok(v)
     }
 
     fn write_u64(&self, key: Vec<u8>, v: u64) -> Result<(), String> {
         self.ks
-            .insert(key, v.to_be_bytes().to_vec())
-            .map_err(|e| e.to_string())
+            .insert(key.clone(), v.to_be_bytes().to_vec())
+            .map_err(|e| e.to_string())?;
+        self.cache.lock().insert(key, v);
+        Ok(())
     }
 
     /// The next sequence number to publish in a shard.
     pub fn cursor(&self, table_id: u64, shard: u16) -> Result<u64, String> {
-        if let Some(c) = self.cursors.lock().get(&(table_id, shard)) {
-            return Ok(*c);
-        }
-        let c = self.read_u64(&Self::cursor_key(table_id, shard))?;
-        self.cursors.lock().insert((table_id, shard), c);
-        Ok(c)
+        self.read_u64(&Self::cursor_key(table_id, shard))
     }
 
     pub fn set_cursor(&self, table_id: u64, shard: u16, next: u64) -> Result<(), String> {
-        self.write_u64(Self::cursor_key(table_id, shard), next)?;
-        self.cursors.lock().insert((table_id, shard), next);
-        Ok(())
+        self.write_u64(Self::cursor_key(table_id, shard), next)
     }
 
     /// The version of the last replica set published for a table.

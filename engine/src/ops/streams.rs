@@ -5,7 +5,7 @@
 //! shards. Shard iterators are opaque, self-contained tokens (stream ARN, shard, position,
 //! issue time), so the server keeps no iterator state.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::log::now_ms;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
@@ -24,13 +24,6 @@ const ITERATOR_TTL_MS: u64 = 15 * 60 * 1000;
 const MAX_RECORDS_BYTES: usize = 1024 * 1024;
 /// Sequence numbers are shown as 21-digit decimals, as DynamoDB's are.
 const SEQ_BASE: u128 = 100_000_000_000_000_000_000;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-}
 
 pub fn format_seq(seq: u64) -> String {
     (SEQ_BASE + u128::from(seq)).to_string()

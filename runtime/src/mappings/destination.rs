@@ -4,7 +4,7 @@
 //! same write path as any PutItem (so it is durable, in that table's stream, and can trigger).
 
 use serde_json::{json, Map, Value as Json};
-use tributary_engine::log::LogRecord;
+use tributary_engine::log::{now_ms, LogRecord};
 use tributary_engine::ops::streams::{self, Stream};
 use tributary_engine::Engine;
 
@@ -142,11 +142,4 @@ pub fn send(db: &Engine, c: &MappingConfig, stream: &Stream, f: &Failed<'_>) -> 
         records = f.records.len(), destination = %arn, "batch sent to its on-failure destination"
     );
     Ok(())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
 }

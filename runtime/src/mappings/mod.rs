@@ -14,6 +14,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tributary_engine::log::SHARDS;
 use tributary_engine::ops::streams;
+use tributary_engine::ops::tables::now_secs;
 use tributary_engine::Engine;
 
 pub use config::MappingConfig;
@@ -43,14 +44,6 @@ pub struct Mappings {
     workers: Mutex<HashMap<String, Worker>>,
     /// LastProcessingResult per mapping, kept in memory.
     results: Mutex<HashMap<String, String>>,
-}
-
-fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as f64
-        / 1000.0
 }
 
 fn storage(e: impl std::fmt::Display) -> FunctionError {

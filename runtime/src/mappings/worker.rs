@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
-use tributary_engine::log::{self, LogRecord, SHARDS};
+use tributary_engine::log::{self, now_ms, LogRecord, SHARDS};
 use tributary_engine::ops::streams::{self, Stream};
 
 use super::destination::{self, Condition, Failed};
@@ -92,13 +92,6 @@ enum Step {
     Gather(Instant),
     /// The batch failed and will be retried.
     Retry,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
 }
 
 fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
