@@ -58,7 +58,10 @@ impl Engine {
             "DescribeTimeToLive" => |e, r| ops::ttl::describe_time_to_live(e, r).map(Outcome::read),
             _ => return None,
         };
-        Some(Request::parse(body).and_then(|req| op(self, &req)))
+        Some(
+            self.operation()
+                .and_then(|_op| Request::parse(body).and_then(|req| op(self, &req))),
+        )
     }
 
     /// Runs a DynamoDB Streams operation. `None` when the operation is unknown.
@@ -70,6 +73,10 @@ impl Engine {
             "GetRecords" => ops::streams::get_records,
             _ => return None,
         };
-        Some(Request::parse(body).and_then(|req| op(self, &req).map(Outcome::read)))
+        Some(
+            self.operation().and_then(|_op| {
+                Request::parse(body).and_then(|req| op(self, &req).map(Outcome::read))
+            }),
+        )
     }
 }

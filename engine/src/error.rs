@@ -37,6 +37,11 @@ pub enum EngineError {
     TrimmedDataAccess(String),
     #[error("storage error: {0}")]
     Storage(#[from] fjall::Error),
+    /// The storage cannot take writes for now (a passing resource failure such as a full disk
+    /// or too many open files; the engine recovers by itself): InternalServerError, like any
+    /// server-side failure, with the reason in the message.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -73,13 +78,18 @@ impl EngineError {
             EngineError::TransactionCanceled { .. } => "TransactionCanceledException",
             EngineError::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
             EngineError::TrimmedDataAccess(_) => "TrimmedDataAccessException",
-            EngineError::Storage(_) | EngineError::Internal(_) => "InternalServerError",
+            EngineError::Storage(_) | EngineError::Internal(_) | EngineError::Unavailable(_) => {
+                "InternalServerError"
+            }
         }
     }
 
     /// Whether the error is the client's fault (HTTP 400) rather than the server's (500).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, EngineError::Storage(_) | EngineError::Internal(_))
+        !matches!(
+            self,
+            EngineError::Storage(_) | EngineError::Internal(_) | EngineError::Unavailable(_)
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use serde_json::Value as Json;
 use tokio::sync::watch;
 
@@ -213,7 +213,8 @@ pub struct CommitState {
 }
 
 pub struct ChangeLog {
-    ks: Keyspace,
+    /// The `log` keyspace of the engine's current database; `None` while it is reopened.
+    ks: RwLock<Option<Keyspace>>,
     state: Mutex<CommitState>,
     /// The last committed sequence number: subscribers wait on it.
     last: watch::Sender<u64>,
@@ -270,8 +271,33 @@ pub fn now_ms() -> u64 {
 }
 
 impl ChangeLog {
-    pub fn open(db: &Database, region: &str, enabled: bool, retention: Duration) -> Result<Self> {
-        let ks = db.keyspace(LOG, KeyspaceCreateOptions::default)?;
+    /// A change log without storage yet: [`ChangeLog::attach`] gives it its keyspace.
+    pub fn new(region: &str, enabled: bool, retention: Duration) -> Self {
+        let (last, _) = watch::channel(0);
+        ChangeLog {
+            ks: RwLock::new(None),
+            state: Mutex::new(CommitState {
+                next_seq: 1,
+                hlc: 0,
+            }),
+            last,
+            region: region.to_owned(),
+            enabled,
+            retention,
+            trim: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The `log` keyspace of a database (opened or reopened).
+    pub fn keyspace(db: &Database) -> Result<Keyspace> {
+        Ok(db.keyspace(LOG, KeyspaceCreateOptions::default)?)
+    }
+
+    /// Starts (or, after the engine reopened its database, resumes) on `ks`: the next sequence
+    /// number and the clock continue after the last record stored and after everything handed
+    /// out before (so a number seen by a subscriber is never given again, even when its record
+    /// did not survive the reopen); trim horizons are read back.
+    pub fn attach(&self, ks: Keyspace) -> Result<()> {
         // The highest sequence number is the largest seq of any record; records are keyed by
         // table first, so look at the last record of every shard that has one.
         let mut max_seq = 0u64;
@@ -304,18 +330,33 @@ impl ChangeLog {
             cursor = end;
             cursor.push(0);
         }
-        let (last, _) = watch::channel(max_seq);
-        Ok(ChangeLog {
-            ks,
-            state: Mutex::new(CommitState {
-                next_seq: max_seq + 1,
-                hlc: max_hlc,
-            }),
-            last,
-            region: region.to_owned(),
-            enabled,
-            retention,
-            trim: Mutex::new(trim),
+        {
+            let mut state = self.state.lock();
+            state.next_seq = state.next_seq.max(max_seq.saturating_add(1));
+            state.hlc = state.hlc.max(max_hlc);
+            let last = state.next_seq - 1;
+            self.last.send_if_modified(|l| {
+                let moved = *l < last;
+                *l = (*l).max(last);
+                moved
+            });
+        }
+        *self.trim.lock() = trim;
+        *self.ks.write() = Some(ks);
+        Ok(())
+    }
+
+    /// Lets go of the keyspace (the engine is reopening its database): reads fail until
+    /// [`ChangeLog::attach`].
+    pub fn detach(&self) {
+        *self.ks.write() = None;
+    }
+
+    fn ks(&self) -> Result<Keyspace> {
+        self.ks.read().clone().ok_or_else(|| {
+            EngineError::Unavailable(
+                "the change log is unavailable while the database is reopened".into(),
+            )
         })
     }
 
@@ -374,6 +415,7 @@ impl ChangeLog {
         &self,
         state: &mut CommitState,
         batch: &mut OwnedWriteBatch,
+        log: &Keyspace,
         mut p: Prepared,
     ) -> u64 {
         let seq = state.next_seq;
@@ -403,11 +445,7 @@ impl ChangeLog {
             };
             batch.insert(&ks, key, v.encode());
         }
-        batch.insert(
-            &self.ks,
-            record_key(p.table_id, p.shard, seq).to_vec(),
-            p.body,
-        );
+        batch.insert(log, record_key(p.table_id, p.shard, seq).to_vec(), p.body);
         seq
     }
 
@@ -469,7 +507,7 @@ impl ChangeLog {
         let range =
             record_key(table_id, shard, from).to_vec()..record_key(table_id, shard, to).to_vec();
         let mut out = Vec::new();
-        for guard in self.ks.range(range).take(limit) {
+        for guard in self.ks()?.range(range).take(limit) {
             let (k, v) = guard.into_inner()?;
             out.push(LogRecord::decode(&k, &v)?);
         }
@@ -489,7 +527,7 @@ impl ChangeLog {
         }
         let range =
             record_key(table_id, shard, from).to_vec()..record_key(table_id, shard, to).to_vec();
-        match self.ks.range(range).next_back() {
+        match self.ks()?.range(range).next_back() {
             Some(g) => {
                 let k = g.key()?;
                 Ok(k.get(10..18)
@@ -511,14 +549,16 @@ impl ChangeLog {
     }
 
     /// Deletes records older than the retention period; returns how many.
+    /// `db` is the database `log`'s keyspace belongs to (the engine's current one).
     pub fn trim_expired(&self, db: &Database) -> Result<usize> {
         let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
         let mut removed = 0;
         let mut cursor: Vec<u8> = Vec::new();
-        while let Some((group, end)) = next_group(&self.ks, &cursor)? {
+        let ks = self.ks()?;
+        while let Some((group, end)) = next_group(&ks, &cursor)? {
             let mut batch = db.batch();
             let mut horizon = None;
-            for guard in self.ks.range(group.clone()..=end.clone()) {
+            for guard in ks.range(group.clone()..=end.clone()) {
                 let (k, v) = guard.into_inner()?;
                 let corrupt = || EngineError::Internal("corrupt change-log record".into());
                 let (_, _, seq) = split_key(&k).ok_or_else(corrupt)?;
@@ -526,7 +566,7 @@ impl ChangeLog {
                 if created_ms >= cutoff {
                     break;
                 }
-                batch.remove(&self.ks, k.to_vec());
+                batch.remove(&ks, k.to_vec());
                 horizon = Some(seq + 1);
                 removed += 1;
                 if removed % 10_000 == 0 {
@@ -536,7 +576,7 @@ impl ChangeLog {
             if let Some(h) = horizon {
                 let mut tk = TRIM_PREFIX.to_vec();
                 tk.extend_from_slice(&group);
-                batch.insert(&self.ks, tk, h.to_be_bytes().to_vec());
+                batch.insert(&ks, tk, h.to_be_bytes().to_vec());
                 batch.commit()?;
                 let table = u64::from_be_bytes(group[..8].try_into().unwrap_or([0; 8]));
                 let shard = u16::from_be_bytes([group[8], group[9]]);
@@ -587,7 +627,11 @@ pub struct Trimmer {
 }
 
 impl Trimmer {
-    pub fn start(log: Arc<ChangeLog>, db: Database, every: Duration) -> Trimmer {
+    pub fn start(
+        log: Arc<ChangeLog>,
+        source: crate::durability::DatabaseSource,
+        every: Duration,
+    ) -> Trimmer {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let s = stop.clone();
         let thread = std::thread::Builder::new()
@@ -602,6 +646,11 @@ impl Trimmer {
                         return;
                     }
                 }
+                // The engine's current database, taken for this pass only (a reopen waits
+                // for every handle on the old one to be dropped).
+                let Some(db) = source() else {
+                    continue;
+                };
                 match log.trim_expired(&db) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(records = n, "trimmed expired change-log records"),

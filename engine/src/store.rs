@@ -1,29 +1,34 @@
-//! The engine: the fjall database, the catalog of tables and the single write path.
+//! The engine: the catalog of tables, item locks and the single write path, over the fjall
+//! database of `storage.rs`.
 //!
 //! Storage layout (one fjall database under the data directory):
 //! - keyspace `catalog`: `table/<name>` → TableMeta JSON, `next_table_id` → u64;
 //! - keyspace `t<id>` per table: storage key (see `keys`) → `u32 size ‖ item JSON`.
 //!
 //! Every change to items goes through [`Engine::commit`], which writes one fjall batch.
+//! Everything that refers to the database lives in [`Core`], shared with the storage monitor
+//! (`recovery.rs`), which replaces the database when fjall poisoned it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions};
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use fjall::KeyspaceCreateOptions;
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use crate::catalog::{Table, TableMeta, TableStats};
-use crate::durability::{Durability, Syncer, Ticket};
+use crate::durability::{DatabaseSource, Durability, Syncer, Ticket};
 use crate::error::{EngineError, Result};
 use crate::keys;
 use crate::log::{Change, ChangeLog, LogConfig, Trimmer};
+use crate::recovery::{Health, Monitor};
+use crate::storage::{
+    item_keyspace_options, items_keyspace, open_indexes, AuxKeyspace, Storage, NEXT_ID,
+    TABLE_PREFIX,
+};
 use crate::value::{self, Item};
 
-const CATALOG: &str = "catalog";
-const TABLE_PREFIX: &str = "table/";
-const NEXT_ID: &str = "next_table_id";
 const LOCK_STRIPES: usize = 1024;
 
 #[derive(Clone, Debug)]
@@ -49,21 +54,67 @@ pub struct Mutation<'a> {
     pub remote: Option<crate::versions::Remote>,
 }
 
-pub struct Engine {
-    db: Database,
-    catalog: Keyspace,
-    tables: RwLock<HashMap<String, Arc<Table>>>,
-    next_id: AtomicU64,
+/// The engine's state that refers to the database, shared with the storage monitor thread
+/// (which rebuilds it when it reopens the database) and with [`AuxKeyspace`]s.
+pub(crate) struct Core {
+    /// The open database; `None` while it is being reopened.
+    pub(crate) current: Arc<RwLock<Option<Arc<Storage>>>>,
+    pub(crate) tables: RwLock<HashMap<String, Arc<Table>>>,
+    pub(crate) next_id: AtomicU64,
     /// Serializes control-plane changes (create, update, delete table).
-    ddl: Mutex<()>,
+    pub(crate) ddl: Mutex<()>,
+    /// Held shared by every operation (see [`Engine::operation`]); a reopen holds it
+    /// exclusively while it lets go of the tables, so an operation never finds a table
+    /// missing because the database is being reopened.
+    pub(crate) gate: RwLock<()>,
+    /// Set while a reopen waits for the operations in flight: new ones are refused.
+    pub(crate) closing: AtomicBool,
+    pub(crate) syncer: Syncer,
+    pub(crate) log: Arc<ChangeLog>,
+    pub(crate) health: Health,
+    pub(crate) config: EngineConfig,
+}
+
+impl Core {
+    /// The open database, for reads (they keep working while writes are refused).
+    pub(crate) fn storage(&self) -> Result<Arc<Storage>> {
+        self.current.read().clone().ok_or_else(|| {
+            EngineError::Unavailable(format!(
+                "The storage is being reopened after a failure ({}); retry shortly",
+                self.health.describe().unwrap_or_default()
+            ))
+        })
+    }
+
+    /// The open database, for writes: refused while the storage is degraded.
+    pub(crate) fn writable(&self) -> Result<Arc<Storage>> {
+        if let Some(why) = self.health.describe() {
+            return Err(EngineError::Unavailable(format!(
+                "The storage cannot take writes now: {why}. It recovers by itself once the resource is back; retry later"
+            )));
+        }
+        self.storage()
+    }
+
+    /// Passes a storage write's outcome on, waking the storage monitor on a failure (it checks
+    /// whether fjall poisoned the database and reports the degraded state at once).
+    pub(crate) fn observe<T>(&self, result: fjall::Result<T>) -> Result<T> {
+        result.map_err(|e| {
+            self.health.poke();
+            EngineError::Storage(e)
+        })
+    }
+}
+
+pub struct Engine {
+    /// Declared first: stops before everything it rebuilds is dropped.
+    _monitor: Monitor,
+    /// Declared before `core` so it stops before the database is dropped.
+    _trimmer: Trimmer,
+    core: Arc<Core>,
     /// Item locks, striped by key hash: held from reading an item's old state to committing.
     locks: Box<[Mutex<()>]>,
-    syncer: Syncer,
-    log: Arc<ChangeLog>,
     tx_tokens: Mutex<crate::ops::transact::Tokens>,
-    /// Declared after `log`'s users so it stops before the database is dropped.
-    _trimmer: Trimmer,
-    config: EngineConfig,
 }
 
 impl Engine {
@@ -74,112 +125,95 @@ impl Engine {
                 config.data_dir.display()
             ))
         })?;
-        let db = Database::builder(config.data_dir.join("db")).open()?;
-        let catalog = db.keyspace(CATALOG, KeyspaceCreateOptions::default)?;
-        let next_id = match catalog.get(NEXT_ID)? {
-            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
-            None => 1,
+        let current: Arc<RwLock<Option<Arc<Storage>>>> = Arc::default();
+        let source: DatabaseSource = {
+            let current = current.clone();
+            Arc::new(move || current.read().as_ref().map(|s| s.db.clone()))
         };
-        let mut tables = HashMap::new();
-        for guard in catalog.prefix(TABLE_PREFIX) {
-            let (_, v) = guard.into_inner()?;
-            let meta: TableMeta = serde_json::from_slice(&v)
-                .map_err(|e| EngineError::Internal(format!("corrupt catalog entry: {e}")))?;
-            let items = db.keyspace(&items_keyspace(meta.id), item_keyspace_options)?;
-            let versions = db.keyspace(
-                &crate::versions::keyspace_name(meta.id),
-                KeyspaceCreateOptions::default,
-            )?;
-            let stats = Arc::new(recount(&items)?);
-            let indexes = open_indexes(&db, &meta, None)?;
-            tables.insert(
-                meta.name.clone(),
-                Arc::new(Table {
-                    meta,
-                    items,
-                    versions,
-                    stats,
-                    indexes,
-                }),
-            );
-        }
-        // Keyspaces of tables and indexes whose deletion was interrupted.
-        let live: Vec<String> = tables
-            .values()
-            .flat_map(|t| {
-                [
-                    items_keyspace(t.meta.id),
-                    crate::versions::keyspace_name(t.meta.id),
-                ]
-                .into_iter()
-                .chain(
-                    t.meta
-                        .indexes
-                        .iter()
-                        .map(|i| crate::index::keyspace_name(i.id)),
-                )
-            })
-            .collect();
-        for name in db.list_keyspace_names() {
-            let name: &str = &name;
-            if (name.starts_with('t') || name.starts_with('x') || name.starts_with('v'))
-                && name[1..].parse::<u64>().is_ok()
-                && !live.iter().any(|l| l == name)
-            {
-                let ks = db.keyspace(name, KeyspaceCreateOptions::default)?;
-                db.delete_keyspace(ks)?;
-            }
-        }
-        let log = Arc::new(ChangeLog::open(
-            &db,
+        let log = Arc::new(ChangeLog::new(
             &config.region,
             config.log.enabled,
             config.log.retention,
-        )?);
-        let trimmer = Trimmer::start(log.clone(), db.clone(), config.log.trim_every);
-        let syncer = Syncer::start(db.clone(), config.durability);
-        Ok(Engine {
-            db,
-            catalog,
-            tables: RwLock::new(tables),
-            next_id: AtomicU64::new(next_id),
+        ));
+        let core = Arc::new(Core {
+            current,
+            tables: RwLock::default(),
+            next_id: AtomicU64::new(1),
             ddl: Mutex::new(()),
-            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-            syncer,
-            log,
-            tx_tokens: Mutex::default(),
-            _trimmer: trimmer,
+            gate: RwLock::new(()),
+            closing: AtomicBool::new(false),
+            syncer: Syncer::start(source.clone(), config.durability),
+            log: log.clone(),
+            health: Health::default(),
             config,
+        });
+        let storage = Storage::open(&core.config)?;
+        let loaded = crate::storage::load(&storage)?;
+        core.install(storage, loaded, false)?;
+        let trimmer = Trimmer::start(log, source, core.config.log.trim_every);
+        Ok(Engine {
+            _monitor: Monitor::start(core.clone()),
+            _trimmer: trimmer,
+            core,
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            tx_tokens: Mutex::default(),
         })
     }
 
+    /// Whether the storage takes writes: `Err` with the reason (and since when writes fail)
+    /// while a passing resource failure (full disk, too many open files) keeps it degraded;
+    /// the engine reopens the database by itself once the resource is back.
+    pub fn health(&self) -> std::result::Result<(), String> {
+        match self.core.health.describe() {
+            None => Ok(()),
+            Some(why) => Err(why),
+        }
+    }
+
+    /// Entered by every operation (the HTTP API, handlers' calls, replication) before it looks
+    /// up tables, and held until it is done: while the database is being reopened its tables
+    /// are gone for a moment, and an operation must then fail (InternalServerError, retried
+    /// by clients) rather than report them missing.
+    pub fn operation(&self) -> Result<RwLockReadGuard<'_, ()>> {
+        // Recursive: operations nest (legacy requests rerun, handlers' writes).
+        let guard = self.core.gate.read_recursive();
+        if self.core.closing.load(Ordering::Acquire) || self.core.current.read().is_none() {
+            return Err(self.core.storage().err().unwrap_or_else(|| {
+                EngineError::Unavailable(
+                    "The storage is being reopened after a failure; retry shortly".into(),
+                )
+            }));
+        }
+        Ok(guard)
+    }
+
     pub fn config(&self) -> &EngineConfig {
-        &self.config
+        &self.core.config
     }
 
     pub fn region(&self) -> &str {
-        &self.config.region
+        &self.core.config.region
     }
 
     pub fn account(&self) -> &str {
-        &self.config.account_id
+        &self.core.config.account_id
     }
 
     pub fn data_dir(&self) -> &Path {
-        &self.config.data_dir
+        &self.core.config.data_dir
     }
 
     pub fn syncer(&self) -> &Syncer {
-        &self.syncer
+        &self.core.syncer
     }
 
     /// The change log: subscribe to commits and read records.
     pub fn log(&self) -> &ChangeLog {
-        &self.log
+        &self.core.log
     }
 
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
-        self.tables.read().get(name).cloned()
+        self.core.tables.read().get(name).cloned()
     }
 
     /// The table, or DynamoDB's ResourceNotFoundException for item operations.
@@ -189,42 +223,44 @@ impl Engine {
     }
 
     pub fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.tables.read().keys().cloned().collect();
+        let mut names: Vec<String> = self.core.tables.read().keys().cloned().collect();
         names.sort();
         names
     }
 
     pub(crate) fn ddl_lock(&self) -> MutexGuard<'_, ()> {
-        self.ddl.lock()
+        self.core.ddl.lock()
     }
 
     /// Creates the table's keyspace and persists its metadata (caller holds the DDL lock).
     pub(crate) fn insert_table(&self, mut meta: TableMeta) -> Result<Arc<Table>> {
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let storage = self.core.writable()?;
+        let next_id = &self.core.next_id;
+        let id = next_id.fetch_add(1, Ordering::SeqCst);
         meta.id = id;
         for index in &mut meta.indexes {
-            index.id = self.next_id.fetch_add(1, Ordering::SeqCst);
+            index.id = next_id.fetch_add(1, Ordering::SeqCst);
         }
-        let id_after = self.next_id.load(Ordering::SeqCst);
-        let items = self
+        let id_after = next_id.load(Ordering::SeqCst);
+        let items = storage
             .db
             .keyspace(&items_keyspace(id), item_keyspace_options)?;
-        let versions = self.db.keyspace(
+        let versions = storage.db.keyspace(
             &crate::versions::keyspace_name(id),
             KeyspaceCreateOptions::default,
         )?;
-        let mut batch = self
+        let mut batch = storage
             .db
             .batch()
             .durability(Some(fjall::PersistMode::SyncAll));
-        batch.insert(&self.catalog, NEXT_ID, id_after.to_be_bytes().to_vec());
+        batch.insert(&storage.catalog, NEXT_ID, id_after.to_be_bytes().to_vec());
         batch.insert(
-            &self.catalog,
+            &storage.catalog,
             format!("{TABLE_PREFIX}{}", meta.name),
             meta_bytes(&meta)?,
         );
-        batch.commit()?;
-        let indexes = open_indexes(&self.db, &meta, None)?;
+        self.core.observe(batch.commit())?;
+        let indexes = open_indexes(&storage.db, &meta, None)?;
         let table = Arc::new(Table {
             meta,
             items,
@@ -232,7 +268,8 @@ impl Engine {
             stats: Arc::new(TableStats::default()),
             indexes,
         });
-        self.tables
+        self.core
+            .tables
             .write()
             .insert(table.meta.name.clone(), table.clone());
         Ok(table)
@@ -242,31 +279,33 @@ impl Engine {
     /// New indexes in `meta` (id 0) get an id and a keyspace; indexes no longer in `meta`
     /// lose theirs.
     pub(crate) fn replace_meta(&self, old: &Table, mut meta: TableMeta) -> Result<Arc<Table>> {
+        let storage = self.core.writable()?;
+        let next_id = &self.core.next_id;
         for index in meta.indexes.iter_mut().filter(|i| i.id == 0) {
-            index.id = self.next_id.fetch_add(1, Ordering::SeqCst);
+            index.id = next_id.fetch_add(1, Ordering::SeqCst);
         }
-        let mut batch = self
+        let mut batch = storage
             .db
             .batch()
             .durability(Some(fjall::PersistMode::SyncAll));
         batch.insert(
-            &self.catalog,
+            &storage.catalog,
             format!("{TABLE_PREFIX}{}", meta.name),
             meta_bytes(&meta)?,
         );
         batch.insert(
-            &self.catalog,
+            &storage.catalog,
             NEXT_ID,
-            self.next_id.load(Ordering::SeqCst).to_be_bytes().to_vec(),
+            next_id.load(Ordering::SeqCst).to_be_bytes().to_vec(),
         );
-        batch.commit()?;
-        let indexes = open_indexes(&self.db, &meta, Some(old))?;
+        self.core.observe(batch.commit())?;
+        let indexes = open_indexes(&storage.db, &meta, Some(old))?;
         for gone in old
             .indexes
             .iter()
             .filter(|i| !meta.indexes.iter().any(|m| m.id == i.meta.id))
         {
-            if let Err(e) = self.db.delete_keyspace(gone.ks.clone()) {
+            if let Err(e) = storage.db.delete_keyspace(gone.ks.clone()) {
                 tracing::warn!(index = %gone.meta.name, "could not drop the index keyspace yet: {e}");
             }
         }
@@ -277,7 +316,8 @@ impl Engine {
             stats: old.stats.clone(),
             indexes,
         });
-        self.tables
+        self.core
+            .tables
             .write()
             .insert(table.meta.name.clone(), table.clone());
         Ok(table)
@@ -285,21 +325,25 @@ impl Engine {
 
     /// Removes a table and its items (caller holds the DDL lock).
     pub(crate) fn remove_table(&self, table: &Table) -> Result<()> {
-        let mut batch = self
+        let storage = self.core.writable()?;
+        let mut batch = storage
             .db
             .batch()
             .durability(Some(fjall::PersistMode::SyncAll));
-        batch.remove(&self.catalog, format!("{TABLE_PREFIX}{}", table.meta.name));
-        batch.commit()?;
-        self.tables.write().remove(&table.meta.name);
+        batch.remove(
+            &storage.catalog,
+            format!("{TABLE_PREFIX}{}", table.meta.name),
+        );
+        self.core.observe(batch.commit())?;
+        self.core.tables.write().remove(&table.meta.name);
         // Dropping the keyspace is best effort: a leftover is removed at the next start.
         for ks in [table.items.clone(), table.versions.clone()] {
-            if let Err(e) = self.db.delete_keyspace(ks) {
+            if let Err(e) = storage.db.delete_keyspace(ks) {
                 tracing::warn!(table = %table.meta.name, "could not drop a table keyspace yet: {e}");
             }
         }
         for index in &table.indexes {
-            if let Err(e) = self.db.delete_keyspace(index.ks.clone()) {
+            if let Err(e) = storage.db.delete_keyspace(index.ks.clone()) {
                 tracing::warn!(index = %index.meta.name, "could not drop the index keyspace yet: {e}");
             }
         }
@@ -362,7 +406,7 @@ impl Engine {
     pub fn commit(&self, mutations: &[Mutation<'_>]) -> Result<Option<Ticket>> {
         let mutations: Vec<&Mutation<'_>> = mutations.iter().filter(|m| m.old != m.new).collect();
         if mutations.is_empty() {
-            return Ok(self.syncer.ticket());
+            return Ok(self.core.syncer.ticket());
         }
         for m in &mutations {
             if let Some(new) = &m.new {
@@ -371,7 +415,11 @@ impl Engine {
                 }
             }
         }
-        let mut batch = self.db.batch().durability(self.syncer.batch_persist_mode());
+        // Held to the end: a reopen of the database waits until this batch is committed and
+        // its ticket handed out (see `Syncer::restart`).
+        let storage = self.core.writable()?;
+        let (syncer, log) = (&self.core.syncer, &self.core.log);
+        let mut batch = storage.db.batch().durability(syncer.batch_persist_mode());
         let mut deltas = Vec::with_capacity(mutations.len());
         // DynamoDB size of each item after (or, for a delete, before) the change, for its record.
         let mut record_sizes = Vec::with_capacity(mutations.len());
@@ -419,14 +467,14 @@ impl Engine {
                 }
             }
         }
-        if self.log.enabled() {
+        if log.enabled() {
             let mut records = Vec::with_capacity(mutations.len());
             for (m, &size) in mutations.iter().zip(&record_sizes) {
                 // Filtered above: old != new, so at least one of them exists.
                 let Some(item) = m.new.as_ref().or(m.old.as_ref()) else {
                     continue;
                 };
-                records.push(self.log.prepare(Change {
+                records.push(log.prepare(Change {
                     table: &m.table.meta.name,
                     table_id: m.table.meta.id,
                     key: &m.key,
@@ -442,18 +490,18 @@ impl Engine {
             }
             // Sequence numbers are assigned and committed under one lock, so records become
             // visible in sequence order.
-            let mut state = self.log.lock();
-            let first = self.log.next_seq_locked(&state);
+            let mut state = log.lock();
+            let first = log.next_seq_locked(&state);
             for r in records {
-                self.log.append(&mut state, &mut batch, r);
+                log.append(&mut state, &mut batch, &storage.log, r);
             }
-            if let Err(e) = batch.commit() {
-                self.log.rollback(&mut state, first);
-                return Err(e.into());
+            if let Err(e) = self.core.observe(batch.commit()) {
+                log.rollback(&mut state, first);
+                return Err(e);
             }
-            self.log.published(&state);
+            log.published(&state);
         } else {
-            batch.commit()?;
+            self.core.observe(batch.commit())?;
         }
         for (index, count, size) in index_deltas {
             index.stats.item_count.fetch_add(count, Ordering::Relaxed);
@@ -463,19 +511,8 @@ impl Engine {
             m.table.stats.item_count.fetch_add(count, Ordering::Relaxed);
             m.table.stats.size_bytes.fetch_add(size, Ordering::Relaxed);
         }
-        Ok(self.syncer.ticket())
+        Ok(syncer.ticket())
     }
-}
-
-/// Item keyspaces use small memtables: overwrites leave every version in the memtable until
-/// it is flushed (flushing drops the versions no snapshot needs), and range scans (Query,
-/// Scan) must step over all of them. 8 MiB keeps that cost low under overwrite-heavy loads.
-fn item_keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().max_memtable_size(8 * 1024 * 1024)
-}
-
-fn items_keyspace(id: u64) -> String {
-    format!("t{id}")
 }
 
 fn meta_bytes(meta: &TableMeta) -> Result<Vec<u8>> {
@@ -519,65 +556,27 @@ impl Stored {
     }
 }
 
-/// The runtime side of `meta.indexes`: reuses `old`'s keyspaces and statistics where the
-/// index already existed, opens (and counts) the others.
-fn open_indexes(
-    db: &Database,
-    meta: &TableMeta,
-    old: Option<&Table>,
-) -> Result<Vec<Arc<crate::index::Index>>> {
-    let mut out = Vec::with_capacity(meta.indexes.len());
-    for m in &meta.indexes {
-        let existing = old.and_then(|t| t.indexes.iter().find(|i| i.meta.id == m.id));
-        let (ks, stats) = match existing {
-            Some(i) => (i.ks.clone(), i.stats.clone()),
-            None => {
-                let ks = db.keyspace(&crate::index::keyspace_name(m.id), item_keyspace_options)?;
-                let stats = Arc::new(recount(&ks)?);
-                (ks, stats)
-            }
-        };
-        out.push(Arc::new(crate::index::Index {
-            meta: m.clone(),
-            ks,
-            stats,
-        }));
-    }
-    Ok(out)
-}
-
-fn recount(items: &Keyspace) -> Result<TableStats> {
-    let stats = TableStats::default();
-    for guard in items.iter() {
-        let (_, v) = guard.into_inner()?;
-        let size = Stored::new(v)?.size() as i64;
-        stats.item_count.fetch_add(1, Ordering::Relaxed);
-        stats.size_bytes.fetch_add(size, Ordering::Relaxed);
-    }
-    Ok(stats)
-}
-
 impl Engine {
     /// A keyspace for data kept beside the tables (the trigger runtime's functions, mappings
-    /// and checkpoints).
-    pub fn aux_keyspace(&self, name: &str) -> Result<Keyspace> {
-        Ok(self.db.keyspace(name, KeyspaceCreateOptions::default)?)
+    /// and checkpoints, the replication state), resolved on the current database at each call.
+    pub fn aux_keyspace(&self, name: &str) -> Result<AuxKeyspace> {
+        AuxKeyspace::new(name, self.core.clone())
     }
 
     /// A write batch for maintenance work (index backfill) outside the item write path.
-    pub(crate) fn db_batch(&self) -> fjall::OwnedWriteBatch {
-        self.db.batch()
+    pub(crate) fn db_batch(&self) -> Result<fjall::OwnedWriteBatch> {
+        Ok(self.core.writable()?.db.batch())
     }
 
     /// Makes everything written so far durable.
     pub(crate) fn persist(&self) -> Result<()> {
-        self.db.persist(fjall::PersistMode::SyncAll)?;
-        Ok(())
+        let storage = self.core.storage()?;
+        self.core
+            .observe(storage.db.persist(fjall::PersistMode::SyncAll))
     }
 
     /// Flushes everything to disk; called on graceful shutdown.
     pub fn shutdown(&self) -> Result<()> {
-        self.db.persist(fjall::PersistMode::SyncAll)?;
-        Ok(())
+        self.persist()
     }
 }

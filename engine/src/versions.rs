@@ -125,7 +125,7 @@ impl Engine {
                 at_ms: now_ms(),
             };
             let mut batch = self
-                .db_batch()
+                .db_batch()?
                 .durability(self.syncer().batch_persist_mode());
             batch.insert(&table.versions, key, v.encode());
             batch.commit()?;

@@ -125,8 +125,9 @@ pub fn component_bytes(code: &[u8]) -> Result<Vec<u8>, FunctionError> {
 pub struct Functions {
     runtime: Arc<Runtime>,
     /// `f/<name>` -> FunctionConfig JSON; `c/<sha256 hex>` -> component bytes;
-    /// `h/<CodeSha256>` -> the hex hash of the component that upload held.
-    ks: fjall::Keyspace,
+    /// `h/<CodeSha256>` -> the hex hash of the component that upload held. Resolved on the
+    /// engine's current database at each call (the engine reopens it after storage failures).
+    ks: tributary_engine::AuxKeyspace,
     artifacts: PathBuf,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
     lock: Mutex<()>,
@@ -306,7 +307,7 @@ impl Functions {
 
     pub fn list(&self) -> Result<Vec<FunctionConfig>, FunctionError> {
         let mut out = Vec::new();
-        for g in self.ks.prefix("f/") {
+        for g in self.ks.prefix("f/")? {
             let (_, v) = g.into_inner()?;
             out.push(
                 serde_json::from_slice(&v).map_err(|e| FunctionError::Storage(e.to_string()))?,

@@ -45,8 +45,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// `GET /`: 200 `healthy: <addr>`, or 503 `degraded: <reason>` while the storage cannot take
+/// writes (a full disk, too many open files; it recovers by itself once the resource is back).
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (StatusCode::OK, format!("healthy: {}", state.local_addr))
+    match state.engine.health() {
+        Ok(()) => (StatusCode::OK, format!("healthy: {}", state.local_addr)),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("degraded: {reason}"),
+        ),
+    }
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -84,7 +84,7 @@ async fn consume(
         let e = engine.clone();
         let (ticket, latencies) = tokio::task::spawn_blocking(move || apply_batch(&e, &payloads))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())??;
         engine
             .syncer()
             .wait(ticket)
@@ -103,15 +103,25 @@ async fn consume(
     Ok(())
 }
 
-/// Applies a batch of messages; returns the ticket to wait on and, for each applied item
-/// change, its origin and commit time.
+/// What a batch did: the ticket to wait on and, for each applied item change, its origin and
+/// commit time.
+type BatchOutcome = (
+    Option<tributary_engine::durability::Ticket>,
+    Vec<(String, u64)>,
+);
+
+/// Applies a batch of messages. Fails (the batch stays unacknowledged and JetStream
+/// redelivers it) while the storage cannot take writes or when a change fails on the server
+/// side: nothing is acknowledged that is not stored here.
 fn apply_batch(
     engine: &Engine,
     payloads: &[(String, bytes::Bytes)],
-) -> (
-    Option<tributary_engine::durability::Ticket>,
-    Vec<(String, u64)>,
-) {
+) -> Result<BatchOutcome, String> {
+    // Held for the batch: tables do not vanish while the engine reopens its database.
+    let _op = engine.operation().map_err(|e| e.to_string())?;
+    engine
+        .health()
+        .map_err(|e| format!("the storage cannot take writes: {e}"))?;
     let region = engine.region();
     let mut ticket = None;
     let mut latencies = Vec::new();
@@ -122,7 +132,7 @@ fn apply_batch(
         match serde_json::from_slice::<Message>(payload) {
             Ok(Message::Item(change)) => {
                 let (origin, ms) = (change.o.clone(), change.ms);
-                let (result, t) = apply_item(engine, change);
+                let (result, t) = apply_item(engine, change)?;
                 metrics::counter!(APPLIED, "origin" => origin.clone(), "result" => result)
                     .increment(1);
                 if t.is_some() {
@@ -136,15 +146,15 @@ fn apply_batch(
             Err(e) => tracing::warn!(subject, "replication: unreadable message skipped: {e}"),
         }
     }
-    (ticket, latencies)
+    Ok((ticket, latencies))
 }
 
 fn apply_item(
     engine: &Engine,
     c: ItemChange,
-) -> (&'static str, Option<tributary_engine::durability::Ticket>) {
+) -> Result<(&'static str, Option<tributary_engine::durability::Ticket>), String> {
     if !engine.table(&c.t).is_some_and(|t| t.meta.is_global()) {
-        return ("skipped", None); // not a replica here (yet, or any more)
+        return Ok(("skipped", None)); // not a replica here (yet, or any more)
     }
     let parsed = item_from_json(&c.k).and_then(|keys| {
         let new = c.n.as_ref().map(item_from_json).transpose()?;
@@ -161,15 +171,21 @@ fn apply_item(
             },
         )
     });
-    match result {
+    Ok(match result {
         Ok((Applied::Written, t)) => ("written", t),
         Ok((Applied::VersionOnly, t)) => ("version", t),
         Ok((Applied::Stale, t)) => ("stale", t),
+        Err(e) if !e.is_client_error() => {
+            return Err(format!(
+                "a change from {} not applied, redelivered later: {e}",
+                c.o
+            ));
+        }
         Err(e) => {
             tracing::warn!(table = %c.t, origin = %c.o, "replication: change not applied: {e}");
             ("skipped", None)
         }
-    }
+    })
 }
 
 /// A replica set from another region: creates the table when this region joins it, drops

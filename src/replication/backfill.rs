@@ -67,6 +67,9 @@ async fn backfill(
     key_names.extend(t.meta.range_key.iter().map(|k| k.name.clone()));
     let region = engine.region().to_owned();
     let total = t.item_count();
+    // Not held across the pages: the engine reopens its database after a storage failure only
+    // once every table handle is let go.
+    drop(t);
     tracing::info!(table, regions = ?creating, items = total, "replication: backfilling new replicas");
     let started = Instant::now();
     let mut after: Option<Vec<u8>> = None;

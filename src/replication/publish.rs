@@ -11,11 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use fjall::Keyspace;
 use parking_lot::Mutex;
 use tributary_engine::log::{LogRecord, SHARDS};
 use tributary_engine::value::item_to_json;
-use tributary_engine::Engine;
+use tributary_engine::{AuxKeyspace, Engine};
 
 use super::message::{self, ItemChange, Message, TableState};
 
@@ -27,12 +26,13 @@ pub const PUBLISHED: &str = "tributary_replication_published_total";
 /// Where the publisher is: kept in the `replication` keyspace and cached in memory (every
 /// commit wakes the publisher); losing it only resends.
 pub struct Progress {
-    ks: Keyspace,
+    /// Resolved on the engine's current database at each call.
+    ks: AuxKeyspace,
     cache: Mutex<HashMap<Vec<u8>, u64>>,
 }
 
 impl Progress {
-    pub fn new(ks: Keyspace) -> Progress {
+    pub fn new(ks: AuxKeyspace) -> Progress {
         Progress {
             ks,
             cache: Mutex::new(HashMap::new()),

@@ -923,3 +923,27 @@ impl Drop for NatsServer {
         self.kill();
     }
 }
+
+impl Server {
+    /// A server whose data directory is `data_dir` (for example on a small filesystem a test
+    /// fills); its log goes to a temporary directory.
+    pub fn start_at(data_dir: &Path, extra_args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s = Server {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            data_dir: data_dir.to_path_buf(),
+            log: tmp.path().join("server.log"),
+            _tmp: Some(tmp),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            region: "us-east-1".to_owned(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// The process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}

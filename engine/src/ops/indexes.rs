@@ -428,7 +428,7 @@ impl Engine {
                 break;
             };
             let guards = self.lock_items(keys.iter().map(|k| (table, k.as_slice())));
-            let mut batch = self.db_batch();
+            let mut batch = self.db_batch()?;
             let (mut count, mut size) = (0i64, 0i64);
             for key in &keys {
                 let Some(item) = self.get_item(table, key)? else {

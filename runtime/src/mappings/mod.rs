@@ -40,7 +40,8 @@ pub struct Mappings {
     functions: Arc<Functions>,
     db: Arc<Engine>,
     /// `m/<uuid>` -> MappingConfig JSON; `k/<uuid>/<shard>` -> next sequence number (u64 BE).
-    ks: fjall::Keyspace,
+    /// Resolved on the engine's current database at each call.
+    ks: tributary_engine::AuxKeyspace,
     workers: Mutex<HashMap<String, Worker>>,
     /// LastProcessingResult per mapping, kept in memory.
     results: Mutex<HashMap<String, String>>,
@@ -98,7 +99,7 @@ impl Mappings {
 
     pub fn list(&self) -> Result<Vec<MappingConfig>, FunctionError> {
         let mut out = Vec::new();
-        for g in self.ks.prefix("m/") {
+        for g in self.ks.prefix("m/")? {
             let (_, v) = g.into_inner()?;
             out.push(self.with_result(serde_json::from_slice(&v).map_err(storage)?));
         }
