@@ -156,6 +156,11 @@ impl Table {
     /// storage key.
     pub fn key_of_item(&self, item: &Item) -> Result<Vec<u8>> {
         check_attribute_names(item)?;
+        self.key_of_stored_item(item)
+    }
+
+    /// The storage key of an item already stored (checks its key attributes only).
+    pub fn key_of_stored_item(&self, item: &Item) -> Result<Vec<u8>> {
         let pk = self.item_key_attr(item, &self.meta.hash_key, true)?;
         let sk = match &self.meta.range_key {
             Some(r) => Some(self.item_key_attr(item, r, false)?),

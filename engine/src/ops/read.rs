@@ -321,7 +321,7 @@ fn run_page(
         let mut stored = Stored::new(v)?;
         if p.fetch {
             // The index entry names the item; read all of it from the table.
-            let key = table.key_of_item(&stored.decode()?)?;
+            let key = table.key_of_stored_item(&stored.decode()?)?;
             match table.items.get(&key)? {
                 Some(v) => stored = Stored::new(v)?,
                 None => continue,
