@@ -14,6 +14,12 @@ use crate::value::{AttributeValue, Item};
 /// Maximum size of a partition key value and of a sort key value, in bytes.
 pub const MAX_HASH_KEY_BYTES: usize = 2048;
 pub const MAX_RANGE_KEY_BYTES: usize = 1024;
+/// Maximum length of a key attribute's name (table and index key schemas, AttributeDefinitions,
+/// projected NonKeyAttributes), in bytes.
+pub const MAX_KEY_NAME_BYTES: usize = 255;
+/// Maximum length of any other attribute name, in bytes (DynamoDB: 64 KB, the last accepted
+/// length being 65,535).
+pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 65_535;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct KeyAttr {
@@ -146,8 +152,15 @@ impl Table {
         )
     }
 
-    /// Validates an item's key attributes as PutItem does and returns its storage key.
+    /// Validates an item's key attributes and attribute names as PutItem does and returns its
+    /// storage key.
     pub fn key_of_item(&self, item: &Item) -> Result<Vec<u8>> {
+        check_attribute_names(item)?;
+        self.key_of_stored_item(item)
+    }
+
+    /// The storage key of an item already stored (checks its key attributes only).
+    pub fn key_of_stored_item(&self, item: &Item) -> Result<Vec<u8>> {
         let pk = self.item_key_attr(item, &self.meta.hash_key, true)?;
         let sk = match &self.meta.range_key {
             Some(r) => Some(self.item_key_attr(item, r, false)?),
@@ -407,6 +420,41 @@ fn table_uuid(id: u64, created: f64) -> String {
         b & 0xfff,
         id & 0xffff_ffff_ffff
     )
+}
+
+/// Checks the attribute names of an item, nested map keys included: never empty, at most
+/// [`MAX_ATTRIBUTE_NAME_BYTES`]. (Nesting is bounded by `value::MAX_DEPTH` when parsed.)
+pub fn check_attribute_names(item: &Item) -> Result<()> {
+    for (name, v) in item {
+        check_attribute_name(name)?;
+        check_nested_names(v)?;
+    }
+    Ok(())
+}
+
+fn check_nested_names(v: &AttributeValue) -> Result<()> {
+    match v {
+        AttributeValue::M(m) => check_attribute_names(m),
+        AttributeValue::L(l) => l.iter().try_for_each(check_nested_names),
+        _ => Ok(()),
+    }
+}
+
+/// One attribute name's length: 1 to [`MAX_ATTRIBUTE_NAME_BYTES`] bytes.
+pub fn check_attribute_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(EngineError::validation(
+            "One or more parameter values were invalid: An attribute name cannot be empty",
+        ));
+    }
+    if name.len() > MAX_ATTRIBUTE_NAME_BYTES {
+        return Err(EngineError::validation(format!(
+            "One or more parameter values were invalid: Attribute name is too large, must be less than {} bytes; attribute name size: {}",
+            MAX_ATTRIBUTE_NAME_BYTES + 1,
+            name.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Checks a key value's content: no empty string/binary, and DynamoDB's size limits.

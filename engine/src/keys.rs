@@ -5,6 +5,17 @@
 //!   Scan segment is one contiguous range and Query is a prefix scan of `hash ‖ enc(pk)`;
 //! - `enc` keeps order: strings and binaries compare bytewise, numbers numerically, and every
 //!   encoding is self-delimiting so `enc(pk) ‖ enc(sk)` sorts by pk then sk.
+//!
+//! A multi-attribute key (a GSI whose partition or sort key has up to four attributes) is the
+//! concatenation of its attributes' encodings in key-schema order: `hash(enc(p1) ‖ … ‖ enc(pn))
+//! ‖ enc(p1) ‖ … ‖ enc(pn) ‖ enc(s1) ‖ … ‖ enc(sm)`. Being self-delimiting, the concatenation sorts
+//! by s1, then s2, …, so a Query with equality on the leading sort attributes and a range on
+//! the next one is still one contiguous range. With one attribute each this is exactly the
+//! single-attribute key, so existing data keeps its keys.
+//!
+//! Size: with DynamoDB's limits (2,048 bytes per partition attribute, 1,024 per sort attribute,
+//! checked before any key is built) and escaping that at most doubles a value, the longest
+//! index entry key is about 30 KB, below fjall's 65,535-byte key limit ([`MAX_INDEX_ENTRY_KEY`]).
 
 use crate::number::Number;
 use crate::value::AttributeValue;
@@ -91,13 +102,51 @@ pub fn item_key(pk: &AttributeValue, sk: Option<&AttributeValue>) -> Vec<u8> {
 
 /// `hash ‖ enc(pk)`: the prefix every item of one partition shares.
 pub fn partition_prefix(pk: &AttributeValue) -> Vec<u8> {
+    partition_prefix_of(std::iter::once(pk))
+}
+
+/// `hash(enc(p1) ‖ … ‖ enc(pn)) ‖ enc(p1) ‖ … ‖ enc(pn)`: the prefix of one partition of a key
+/// whose partition key has several attributes (values in key-schema order).
+pub fn partition_prefix_of<'a>(pks: impl IntoIterator<Item = &'a AttributeValue>) -> Vec<u8> {
     let mut enc = Vec::with_capacity(32);
-    encode_value(&mut enc, pk);
+    for pk in pks {
+        encode_value(&mut enc, pk);
+    }
     let mut out = Vec::with_capacity(enc.len() + 4 + 16);
     out.extend_from_slice(&partition_hash(&enc).to_be_bytes());
     out.extend_from_slice(&enc);
     out
 }
+
+/// The key of an index entry's index part: the partition prefix of `pks` followed by the
+/// encodings of `sks`, both in key-schema order.
+pub fn composite_key<'a>(
+    pks: impl IntoIterator<Item = &'a AttributeValue>,
+    sks: impl IntoIterator<Item = &'a AttributeValue>,
+) -> Vec<u8> {
+    let mut out = partition_prefix_of(pks);
+    for sk in sks {
+        encode_value(&mut out, sk);
+    }
+    out
+}
+
+/// Upper bound of an encoded key value of `len` bytes (strings and binaries; numbers are
+/// shorter): every byte may be escaped, plus the terminator.
+pub const fn max_encoded_len(len: usize) -> usize {
+    2 * len + STR_END.len()
+}
+
+/// The longest possible index entry key: four partition attributes, four sort attributes and
+/// the table key, all at DynamoDB's size limits. Must stay below fjall's 65,535-byte limit.
+pub const MAX_INDEX_ENTRY_KEY: usize = 4
+    + 4 * max_encoded_len(crate::catalog::MAX_HASH_KEY_BYTES)
+    + 4 * max_encoded_len(crate::catalog::MAX_RANGE_KEY_BYTES)
+    + 4
+    + max_encoded_len(crate::catalog::MAX_HASH_KEY_BYTES)
+    + max_encoded_len(crate::catalog::MAX_RANGE_KEY_BYTES);
+
+const _: () = assert!(MAX_INDEX_ENTRY_KEY < u16::MAX as usize);
 
 /// The hash range `[start, end)` of parallel-scan segment `segment` of `total`, as storage keys
 /// (`end` is `None` for the last segment).
@@ -164,7 +213,97 @@ mod tests {
         })
     }
 
+    #[test]
+    fn one_attribute_composite_key_is_the_single_attribute_key() {
+        let pk = AttributeValue::S("p".into());
+        let sk = num("7");
+        assert_eq!(composite_key([&pk], [&sk]), item_key(&pk, Some(&sk)));
+        assert_eq!(partition_prefix_of([&pk]), partition_prefix(&pk));
+    }
+
+    #[test]
+    fn longest_keys_fit_in_fjall() {
+        let big = |n: usize| AttributeValue::B(vec![0u8; n]);
+        let (p, s) = (
+            big(crate::catalog::MAX_HASH_KEY_BYTES),
+            big(crate::catalog::MAX_RANGE_KEY_BYTES),
+        );
+        let mut k = composite_key([&p, &p, &p, &p], [&s, &s, &s, &s]);
+        k.extend(item_key(&p, Some(&s)));
+        assert!(k.len() <= MAX_INDEX_ENTRY_KEY, "{}", k.len());
+    }
+
+    /// A key attribute value of one of the three key types.
+    fn arb_key_value() -> impl Strategy<Value = AttributeValue> {
+        prop_oneof![
+            ".{0,6}".prop_map(AttributeValue::S),
+            proptest::collection::vec(any::<u8>(), 0..6).prop_map(AttributeValue::B),
+            arb_number().prop_map(AttributeValue::N),
+        ]
+    }
+
+    /// Two tuples of values with the same types position by position (as a key schema has).
+    fn arb_tuple_pair() -> impl Strategy<Value = (Vec<AttributeValue>, Vec<AttributeValue>)> {
+        proptest::collection::vec(0u8..3, 1..5).prop_flat_map(|types| {
+            let one = |t: u8| -> BoxedStrategy<AttributeValue> {
+                match t {
+                    0 => ".{0,4}".prop_map(AttributeValue::S).boxed(),
+                    1 => proptest::collection::vec(any::<u8>(), 0..4)
+                        .prop_map(AttributeValue::B)
+                        .boxed(),
+                    _ => arb_number().prop_map(AttributeValue::N).boxed(),
+                }
+            };
+            let tuple = types.iter().map(|t| one(*t)).collect::<Vec<_>>();
+            (tuple.clone(), tuple)
+        })
+    }
+
+    fn cmp_tuple(a: &[AttributeValue], b: &[AttributeValue]) -> std::cmp::Ordering {
+        for (x, y) in a.iter().zip(b) {
+            let o = match (x, y) {
+                (AttributeValue::S(x), AttributeValue::S(y)) => x.as_bytes().cmp(y.as_bytes()),
+                (AttributeValue::B(x), AttributeValue::B(y)) => x.cmp(y),
+                (AttributeValue::N(x), AttributeValue::N(y)) => x.cmp(y),
+                _ => unreachable!("same types by construction"),
+            };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    }
+
     proptest! {
+        #[test]
+        fn composite_sort_keys_sort_attribute_by_attribute((a, b) in arb_tuple_pair(), pk in arb_key_value()) {
+            // Same partition: the entries sort as the tuples of sort values do.
+            let (ka, kb) = (composite_key([&pk], a.iter()), composite_key([&pk], b.iter()));
+            prop_assert_eq!(cmp_tuple(&a, &b), ka.cmp(&kb));
+        }
+
+        #[test]
+        fn leading_sort_values_are_a_key_prefix((a, _b) in arb_tuple_pair(), pk in arb_key_value(), cut in 0usize..5) {
+            // Equality on the first `cut` sort attributes selects keys sharing one prefix.
+            let cut = cut.min(a.len());
+            let full = composite_key([&pk], a.iter());
+            let prefix = composite_key([&pk], a[..cut].iter());
+            prop_assert!(full.starts_with(&prefix));
+        }
+
+        #[test]
+        fn partition_tuples_are_distinct_prefixes((a, b) in arb_tuple_pair(), s in arb_key_value()) {
+            // Different partition tuples never share a partition prefix (self-delimiting).
+            let (pa, pb) = (partition_prefix_of(a.iter()), partition_prefix_of(b.iter()));
+            let ka = composite_key(a.iter(), [&s]);
+            if cmp_tuple(&a, &b) != std::cmp::Ordering::Equal {
+                prop_assert!(!ka.starts_with(&pb) || pa == pb);
+                prop_assert_ne!(&pa[4..], &pb[4..]);
+            } else {
+                prop_assert_eq!(pa, pb);
+            }
+        }
+
         #[test]
         fn number_encoding_preserves_order(a in arb_number(), b in arb_number()) {
             let (ea, eb) = (enc(&AttributeValue::N(a.clone())), enc(&AttributeValue::N(b.clone())));

@@ -1,5 +1,7 @@
 //! KeyConditionExpression: a condition on the partition key (equality) and optionally the
-//! sort key, turned into what a Query needs.
+//! sort key, turned into what a Query needs. For a GSI with multi-attribute keys: equality on
+//! every partition attribute, and conditions on the sort attributes left to right, equality
+//! on all but the last one used.
 
 use super::ast::{CmpOp, Cond, Operand, Path};
 use super::{parse_condition, ExprInput, ExprKind};
@@ -51,10 +53,36 @@ impl SortKeyCondition {
     }
 }
 
+/// A parsed key condition. With a multi-attribute key (GSI), `partition` is the first
+/// partition attribute and `partition_rest` the others; `sort_prefix` holds the equality
+/// conditions on the leading sort attributes and `sort` the condition on the last sort
+/// attribute the query uses (which may be a range).
 #[derive(Debug, Clone)]
 pub struct KeyCondition {
     pub partition: (String, AttributeValue),
     pub sort: Option<(String, SortKeyCondition)>,
+    pub partition_rest: Vec<(String, AttributeValue)>,
+    pub sort_prefix: Vec<(String, AttributeValue)>,
+}
+
+impl KeyCondition {
+    /// The partition attributes' values in key-schema order.
+    pub fn partition_values(&self) -> impl Iterator<Item = &AttributeValue> {
+        std::iter::once(&self.partition.1).chain(self.partition_rest.iter().map(|(_, v)| v))
+    }
+
+    /// Every condition on a sort attribute, in key-schema order (equalities, then `sort`).
+    pub fn sort_conditions(&self) -> Vec<(&str, SortKeyCondition)> {
+        let mut out: Vec<(&str, SortKeyCondition)> = self
+            .sort_prefix
+            .iter()
+            .map(|(n, v)| (n.as_str(), SortKeyCondition::Eq(v.clone())))
+            .collect();
+        if let Some((n, c)) = &self.sort {
+            out.push((n.as_str(), c.clone()));
+        }
+        out
+    }
 }
 
 fn invalid(msg: &str) -> EngineError {
@@ -151,6 +179,21 @@ impl KeyCondition {
         partition_key: (&str, &str),
         sort_key: Option<(&str, &str)>,
     ) -> Result<KeyCondition> {
+        let sort: Vec<(&str, &str)> = sort_key.into_iter().collect();
+        Self::parse_schema(expr, input, &[partition_key], &sort)
+    }
+
+    /// A key condition against a key schema given as (name, type) pairs in key-schema order:
+    /// one partition attribute and at most one sort attribute, or (a GSI with multi-attribute
+    /// keys) up to four of each. Every partition attribute needs an equality; sort attributes
+    /// are used left to right without gaps, all with equality but the last one used, which may
+    /// have any sort key condition.
+    pub fn parse_schema(
+        expr: &str,
+        input: &ExprInput,
+        partition: &[(&str, &str)],
+        sort: &[(&str, &str)],
+    ) -> Result<KeyCondition> {
         let cond = parse_condition(expr, ExprKind::KeyCondition, input)?;
         let mut parts = Vec::new();
         flatten(cond, &mut parts);
@@ -164,56 +207,152 @@ impl KeyCondition {
             }
             conds.push((attr, sc));
         }
-        if conds.len() > 2 {
-            return Err(invalid("Conditions can be of length 1 or 2 only"));
+        match (partition, sort) {
+            ([p], []) => single(conds, *p, None),
+            ([p], [s]) => single(conds, *p, Some(*s)),
+            _ => multi(conds, partition, sort),
         }
-        let (pk_name, pk_type) = partition_key;
-        if sort_key.is_none() && conds.len() > 1 {
-            return Err(invalid("Query key condition not supported"));
+    }
+}
+
+/// A key schema of one partition attribute and at most one sort attribute.
+fn single(
+    mut conds: Vec<(String, SortKeyCondition)>,
+    partition_key: (&str, &str),
+    sort_key: Option<(&str, &str)>,
+) -> Result<KeyCondition> {
+    if conds.len() > 2 {
+        return Err(invalid("Conditions can be of length 1 or 2 only"));
+    }
+    let (pk_name, pk_type) = partition_key;
+    if sort_key.is_none() && conds.len() > 1 {
+        return Err(invalid("Query key condition not supported"));
+    }
+    let Some(pos) = conds.iter().position(|(a, _)| a == pk_name) else {
+        return Err(EngineError::validation(format!(
+            "Query condition missed key schema element: {pk_name}"
+        )));
+    };
+    let (_, pk_cond) = conds.remove(pos);
+    let pk_value = partition_value(pk_cond, pk_type)?;
+    let sort = match (conds.pop(), sort_key) {
+        (None, _) => None,
+        (Some((attr, sc)), Some((sk_name, sk_type))) => {
+            if attr != sk_name {
+                return Err(EngineError::validation(format!(
+                    "Query condition missed key schema element: {sk_name}"
+                )));
+            }
+            check_sort(&sc, sk_type)?;
+            Some((attr, sc))
         }
-        let Some(pos) = conds.iter().position(|(a, _)| a == pk_name) else {
+        (Some(_), None) => return Err(invalid("Query key condition not supported")),
+    };
+    Ok(KeyCondition {
+        partition: (pk_name.to_owned(), pk_value),
+        sort,
+        partition_rest: Vec::new(),
+        sort_prefix: Vec::new(),
+    })
+}
+
+/// A multi-attribute key schema (GSI).
+fn multi(
+    mut conds: Vec<(String, SortKeyCondition)>,
+    partition: &[(&str, &str)],
+    sort: &[(&str, &str)],
+) -> Result<KeyCondition> {
+    let total = partition.len() + sort.len();
+    if conds.len() > total {
+        return Err(EngineError::validation(format!(
+            "Conditions can be of length {} to {total} only",
+            partition.len()
+        )));
+    }
+    let mut values = Vec::with_capacity(partition.len());
+    for (name, ty) in partition {
+        let Some((attr, c)) = take(&mut conds, name) else {
             return Err(EngineError::validation(format!(
-                "Query condition missed key schema element: {pk_name}"
+                "Query condition missed key schema element: {name}"
             )));
         };
-        let (_, pk_cond) = conds.remove(pos);
-        let pk_value = match pk_cond {
-            SortKeyCondition::Eq(v) => v,
-            other => {
-                check_types(&other, pk_type)?;
-                return Err(invalid("Query key condition not supported"));
-            }
+        values.push((attr, partition_value(c, ty)?));
+    }
+    // The sort attributes used: a prefix of the sort key, so as many as there are conditions.
+    let used = conds.len();
+    let mut sorts = Vec::with_capacity(used);
+    for (name, ty) in sort.iter().take(used) {
+        let Some((attr, c)) = take(&mut conds, name) else {
+            return Err(EngineError::validation(format!(
+                "Query condition missed key schema element: {name}"
+            )));
         };
-        if pk_value.type_name() != pk_type {
+        check_sort(&c, ty)?;
+        sorts.push((attr, c));
+    }
+    if !conds.is_empty() {
+        // Conditions on attributes outside the key schema.
+        return Err(invalid("Query key condition not supported"));
+    }
+    let last = sorts.pop();
+    let mut sort_prefix = Vec::with_capacity(sorts.len());
+    for (attr, c) in sorts {
+        match c {
+            SortKeyCondition::Eq(v) => sort_prefix.push((attr, v)),
+            // A range condition on a sort attribute followed by conditions on later ones.
+            _ => return Err(invalid("Query key condition not supported")),
+        }
+    }
+    let mut values = values.into_iter();
+    let Some(first) = values.next() else {
+        return Err(invalid("Query key condition not supported"));
+    };
+    Ok(KeyCondition {
+        partition: first,
+        sort: last,
+        partition_rest: values.collect(),
+        sort_prefix,
+    })
+}
+
+/// Removes and returns the condition on `name`.
+fn take(
+    conds: &mut Vec<(String, SortKeyCondition)>,
+    name: &str,
+) -> Option<(String, SortKeyCondition)> {
+    let pos = conds.iter().position(|(a, _)| a == name)?;
+    Some(conds.remove(pos))
+}
+
+/// The value of a partition attribute's condition, which must be an equality of its type.
+fn partition_value(c: SortKeyCondition, ty: &str) -> Result<AttributeValue> {
+    match c {
+        SortKeyCondition::Eq(v) => {
+            if v.type_name() != ty {
+                return Err(invalid(
+                    "One or more parameter values were invalid: Condition parameter type does not match schema type",
+                ));
+            }
+            Ok(v)
+        }
+        other => {
+            check_types(&other, ty)?;
+            Err(invalid("Query key condition not supported"))
+        }
+    }
+}
+
+/// A sort attribute's condition: operand types, and begins_with only on strings and binaries.
+fn check_sort(sc: &SortKeyCondition, ty: &str) -> Result<()> {
+    check_types(sc, ty)?;
+    if let SortKeyCondition::BeginsWith(_) = sc {
+        if ty == "N" {
             return Err(invalid(
-                "One or more parameter values were invalid: Condition parameter type does not match schema type",
+                "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
             ));
         }
-        let sort = match (conds.pop(), sort_key) {
-            (None, _) => None,
-            (Some((attr, sc)), Some((sk_name, sk_type))) => {
-                if attr != sk_name {
-                    return Err(EngineError::validation(format!(
-                        "Query condition missed key schema element: {sk_name}"
-                    )));
-                }
-                check_types(&sc, sk_type)?;
-                if let SortKeyCondition::BeginsWith(_) = sc {
-                    if sk_type == "N" {
-                        return Err(invalid(
-                            "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
-                        ));
-                    }
-                }
-                Some((attr, sc))
-            }
-            (Some(_), None) => return Err(invalid("Query key condition not supported")),
-        };
-        Ok(KeyCondition {
-            partition: (pk_name.to_owned(), pk_value),
-            sort,
-        })
     }
+    Ok(())
 }
 
 fn check_types(sc: &SortKeyCondition, ty: &str) -> Result<()> {
@@ -223,4 +362,120 @@ fn check_types(sc: &SortKeyCondition, ty: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::expr::Values;
+    use crate::value::item_from_json;
+
+    fn vals() -> Values {
+        item_from_json(&json!({
+            ":t": {"S": "WINTER"}, ":r": {"S": "EAST"}, ":round": {"S": "SEMI"},
+            ":b": {"S": "UPPER"}, ":n": {"N": "3"}, ":m": {"N": "9"}
+        }))
+        .unwrap()
+        .into_iter()
+        .collect()
+    }
+
+    /// GSI: partition (t S, r S), sort (round S, bracket S, n N).
+    fn multi(expr: &str) -> Result<KeyCondition> {
+        let v = vals();
+        let input = ExprInput::new(None, Some(&v));
+        KeyCondition::parse_schema(
+            expr,
+            &input,
+            &[("t", "S"), ("r", "S")],
+            &[("round", "S"), ("bracket", "S"), ("n", "N")],
+        )
+    }
+
+    fn err(r: Result<KeyCondition>) -> String {
+        match r {
+            Ok(k) => panic!("accepted: {k:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn multi_attribute_conditions() {
+        let k = multi("t = :t AND r = :r").unwrap();
+        assert_eq!(k.partition_values().count(), 2);
+        assert!(k.sort.is_none() && k.sort_prefix.is_empty());
+
+        let k = multi("r = :r AND round = :round AND t = :t AND bracket >= :b").unwrap();
+        assert_eq!(k.partition.0, "t");
+        assert_eq!(k.partition_rest[0].0, "r");
+        assert_eq!(k.sort_prefix.len(), 1);
+        assert!(matches!(k.sort, Some((ref n, SortKeyCondition::Ge(_))) if n == "bracket"));
+
+        let k =
+            multi("t = :t AND r = :r AND round = :round AND bracket = :b AND n BETWEEN :n AND :m")
+                .unwrap();
+        assert_eq!(k.sort_conditions().len(), 3);
+
+        let k = multi("t = :t AND r = :r AND begins_with(round, :round)").unwrap();
+        assert!(matches!(k.sort, Some((_, SortKeyCondition::BeginsWith(_)))));
+    }
+
+    #[test]
+    fn multi_attribute_errors() {
+        assert_eq!(
+            err(multi("t = :t")),
+            "Query condition missed key schema element: r"
+        );
+        assert_eq!(
+            err(multi("t = :t AND r > :r")),
+            "Query key condition not supported"
+        );
+        // A gap in the sort attributes.
+        assert_eq!(
+            err(multi("t = :t AND r = :r AND bracket = :b")),
+            "Query condition missed key schema element: round"
+        );
+        // A range before the last sort attribute used.
+        assert_eq!(
+            err(multi(
+                "t = :t AND r = :r AND round > :round AND bracket = :b"
+            )),
+            "Query key condition not supported"
+        );
+        assert_eq!(
+            err(multi("t = :t AND r = :r AND n = :t AND round = :round AND bracket = :b")),
+            "One or more parameter values were invalid: Condition parameter type does not match schema type"
+        );
+        assert_eq!(
+            err(multi("t = :t AND r = :r AND round = :round AND bracket = :b AND begins_with(n, :n)")),
+            "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N"
+        );
+        assert_eq!(
+            err(multi("t = :t AND r = :r AND x = :b")),
+            "Query condition missed key schema element: round"
+        );
+        assert_eq!(
+            err(multi(
+                "t = :t AND r = :r AND round = :round AND bracket = :b AND n = :n AND x = :b"
+            )),
+            "Conditions can be of length 2 to 5 only"
+        );
+    }
+
+    #[test]
+    fn single_attribute_schemas_keep_their_messages() {
+        let v = vals();
+        let input = ExprInput::new(None, Some(&v));
+        let r = KeyCondition::parse("t = :t AND round = :round", &input, ("t", "S"), None);
+        assert_eq!(err(r), "Query key condition not supported");
+        let r = KeyCondition::parse(
+            "t = :t AND r = :r AND round = :round",
+            &input,
+            ("t", "S"),
+            Some(("round", "S")),
+        );
+        assert_eq!(err(r), "Conditions can be of length 1 or 2 only");
+    }
 }

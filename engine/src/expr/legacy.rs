@@ -511,7 +511,9 @@ pub fn filter(filter: &Map<String, Json>, op: Option<&str>, param: &str) -> Resu
 /// [`KeyCondition::parse`](crate::expr::KeyCondition::parse).
 pub fn key_conditions(conds: &Map<String, Json>) -> Result<Converted> {
     let parsed = conditions(conds, "KeyConditions", None, false)?;
-    if parsed.is_empty() || parsed.len() > 2 {
+    // Up to 8 for a GSI with multi-attribute keys; the key schema's own count is checked
+    // when the rewritten expression is parsed.
+    if parsed.is_empty() || parsed.len() > 8 {
         return Err(EngineError::validation(
             "Conditions can be of length 1 or 2 only",
         ));

@@ -203,7 +203,13 @@ pub fn batch_write_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         let table = engine.require_table(name)?;
         for (op, _, _, item) in checked {
             let key = if *op == "PutItem" {
-                table.key_of_item(item)?
+                let key = table.key_of_item(item)?;
+                // Index keys too, so that an item no index can take fails the whole batch
+                // before anything is written.
+                for index in &table.indexes {
+                    index.meta.check_item(item)?;
+                }
+                key
             } else {
                 table.key_of_key(item)?
             };

@@ -4,7 +4,7 @@
 
 use serde_json::Value as Json;
 
-use crate::catalog::{KeyAttr, Table};
+use crate::catalog::{KeyAttr, Table, MAX_KEY_NAME_BYTES};
 use crate::error::{EngineError, Result};
 use crate::index::IndexMeta;
 use crate::request::{Request, Violations};
@@ -14,9 +14,84 @@ use crate::value;
 const MAX_GSIS: usize = 20;
 const MAX_LSIS: usize = 5;
 const MAX_NON_KEY_ATTRIBUTES: usize = 100;
+/// Attributes of a multi-attribute GSI partition key, and of its sort key.
+pub const MAX_KEY_ATTRIBUTES: usize = 4;
 
 fn invalid(msg: impl std::fmt::Display) -> EngineError {
     EngineError::validation(format!("One or more parameter values were invalid: {msg}"))
+}
+
+/// Records a violation when a key attribute name is empty or longer than 255 bytes (the
+/// KeySchemaAttributeName / NonKeyAttributeName constraints).
+pub fn key_name_length(v: &mut Violations, name: &str, path: &str) {
+    if name.is_empty() {
+        v.add(
+            Some(name),
+            path,
+            "Member must have length greater than or equal to 1",
+        );
+    }
+    if name.len() > MAX_KEY_NAME_BYTES {
+        v.add(
+            Some(name),
+            path,
+            &format!("Member must have length less than or equal to {MAX_KEY_NAME_BYTES}"),
+        );
+    }
+}
+
+/// The shape of an index key schema: one HASH element first; a local index has exactly one
+/// RANGE element after it; a global index may have up to four HASH elements followed by up to
+/// four RANGE elements (multi-attribute keys), each attribute at most once.
+fn check_key_schema(name: &str, elems: &[(String, String)], global: bool) -> Result<()> {
+    let max = if global { 2 * MAX_KEY_ATTRIBUTES } else { 2 };
+    if elems.is_empty() || elems.len() > max {
+        return Err(invalid(if global {
+            format!("Invalid KeySchema: index {name} must have between 1 and {max} key elements")
+        } else {
+            format!("Invalid KeySchema: index {name} must have 1 or 2 key elements")
+        }));
+    }
+    if elems[0].1 != "HASH" {
+        return Err(invalid(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    if elems.len() == 2 && elems[0].0 == elems[1].0 {
+        return Err(EngineError::validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
+    }
+    let hashes = elems.iter().take_while(|(_, t)| t == "HASH").count();
+    let ranges = elems.len() - hashes;
+    if !global && elems.len() == 2 && elems[1].1 != "RANGE" {
+        return Err(invalid(
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        ));
+    }
+    if elems[hashes..].iter().any(|(_, t)| t == "HASH") {
+        return Err(invalid(format!(
+            "Invalid KeySchema: HASH key elements must come before RANGE key elements; index: {name}"
+        )));
+    }
+    if hashes > MAX_KEY_ATTRIBUTES {
+        return Err(invalid(format!(
+            "Invalid KeySchema: The number of HASH key elements exceeds the limit of {MAX_KEY_ATTRIBUTES}; index: {name}"
+        )));
+    }
+    if ranges > MAX_KEY_ATTRIBUTES {
+        return Err(invalid(format!(
+            "Invalid KeySchema: The number of RANGE key elements exceeds the limit of {MAX_KEY_ATTRIBUTES}; index: {name}"
+        )));
+    }
+    for (i, (n, _)) in elems.iter().enumerate() {
+        if elems[..i].iter().any(|(m, _)| m == n) {
+            return Err(invalid(format!(
+                "Invalid KeySchema: Duplicate attribute in KeySchema: {n}; index: {name}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One index definition (`global`: a GSI), keys typed from `defs`.
@@ -49,42 +124,23 @@ fn parse_one(
         let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
         let (n, t) = (k.str("AttributeName")?, k.str("KeyType")?);
         let mut v = Violations::new();
-        v.not_null(&n, &format!("{kind}.member.keySchema.member.attributeName"));
-        v.not_null(&t, &format!("{kind}.member.keySchema.member.keyType"));
-        v.one_of(
-            t,
-            &format!("{kind}.member.keySchema.member.keyType"),
-            &["HASH", "RANGE"],
-        );
+        let path = format!("{kind}.member.keySchema.member");
+        v.not_null(&n, &format!("{path}.attributeName"));
+        if let Some(n) = n {
+            key_name_length(&mut v, n, &format!("{path}.attributeName"));
+        }
+        v.not_null(&t, &format!("{path}.keyType"));
+        v.one_of(t, &format!("{path}.keyType"), &["HASH", "RANGE"]);
         v.finish()?;
         elems.push((
             n.unwrap_or_default().to_owned(),
             t.unwrap_or_default().to_owned(),
         ));
     }
-    if elems.is_empty() || elems.len() > 2 {
-        return Err(invalid(format!(
-            "Invalid KeySchema: index {name} must have 1 or 2 key elements"
-        )));
-    }
-    if elems[0].1 != "HASH" {
-        return Err(invalid(
-            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
-        ));
-    }
-    if elems.len() == 2 && elems[1].1 != "RANGE" {
-        return Err(invalid(
-            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
-        ));
-    }
-    if elems.len() == 2 && elems[0].0 == elems[1].0 {
-        return Err(EngineError::validation(
-            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
-        ));
-    }
+    check_key_schema(&name, &elems, global)?;
     let ty = |n: &str| defs.iter().find(|(m, _)| m == n).map(|(_, t)| t.clone());
-    let mut attrs = Vec::new();
-    for (n, _) in &elems {
+    let (mut hash_keys, mut range_keys) = (Vec::new(), Vec::new());
+    for (n, key_type) in &elems {
         let Some(t) = ty(n) else {
             let keys: Vec<&str> = elems.iter().map(|(n, _)| n.as_str()).collect();
             let names: Vec<&str> = defs.iter().map(|(n, _)| n.as_str()).collect();
@@ -94,10 +150,15 @@ fn parse_one(
                 names.join(", ")
             )));
         };
-        attrs.push(KeyAttr {
+        let attr = KeyAttr {
             name: n.clone(),
             ty: t,
-        });
+        };
+        if key_type == "HASH" {
+            hash_keys.push(attr);
+        } else {
+            range_keys.push(attr);
+        }
     }
     let p = Request::from_map(projection.cloned().unwrap_or_default());
     let ptype = p.str("ProjectionType")?;
@@ -114,6 +175,15 @@ fn parse_one(
         .flatten()
         .filter_map(|a| a.as_str().map(str::to_owned))
         .collect();
+    let mut v = Violations::new();
+    for n in &non_key {
+        key_name_length(
+            &mut v,
+            n,
+            &format!("{kind}.member.projection.nonKeyAttributes.member"),
+        );
+    }
+    v.finish()?;
     let ptype = ptype.unwrap_or("ALL").to_owned();
     match ptype.as_str() {
         "INCLUDE" if non_key.is_empty() => {
@@ -163,13 +233,12 @@ fn parse_one(
             (None, true) => {}
         }
     }
-    let mut attrs = attrs.into_iter();
     Ok(IndexMeta {
         name,
         id: 0,
         global,
-        hash_key: attrs.next().ok_or_else(|| invalid("Invalid KeySchema"))?,
-        range_key: attrs.next(),
+        hash_keys,
+        range_keys,
         projection: ptype,
         non_key_attributes: non_key,
         read_capacity: read,
@@ -211,13 +280,14 @@ pub fn read_create(
                     ));
                 };
                 let _ = range;
-                if index.hash_key.name != hash.name {
+                let index_hash = index.hash_keys.first().map_or("", |k| k.name.as_str());
+                if index_hash != hash.name {
                     return Err(invalid(format!(
                         "Index KeySchema does not have the same leading hash key as table KeySchema for index: {}. index hash key: {}, table hash key: {}",
-                        index.name, index.hash_key.name, hash.name
+                        index.name, index_hash, hash.name
                     )));
                 }
-                if index.range_key.is_none() {
+                if index.range_keys.is_empty() {
                     return Err(invalid(format!(
                         "Index KeySchema for local secondary index {} must have a range key",
                         index.name
@@ -434,13 +504,11 @@ impl Engine {
                 let Some(item) = self.get_item(table, key)? else {
                     continue;
                 };
+                // Items lacking a key attribute, or whose key value the index cannot take
+                // (wrong type, empty, too long), stay out of the index, as in DynamoDB.
                 let Some(entry) = index.meta.entry_key(key, &item) else {
                     continue;
                 };
-                if index.meta.check_item(&item).is_err() {
-                    // DynamoDB leaves items whose attribute has the wrong type out of the index.
-                    continue;
-                }
                 if index.ks.get(&entry)?.is_none() {
                     let projected = index.meta.project(&table.meta, &item);
                     let s = value::item_size(&projected);

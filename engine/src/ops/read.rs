@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use super::items::projection;
 use super::{consumed, read_units, table_name_and, wants_capacity, ExprParams, Outcome};
-use crate::catalog::Table;
+use crate::catalog::{KeyAttr, Table};
 use crate::error::{EngineError, Result};
 use crate::expr::{Condition, ExprInput, ExprKind, KeyCondition, Projection, SortKeyCondition};
 use crate::index::Index;
@@ -29,7 +29,6 @@ struct ReadParams {
     select: Select,
     filter: Option<Condition>,
     limit: Option<usize>,
-    start: Option<Item>,
     consistent: bool,
     capacity: bool,
     /// Read whole items from the table (a local index that does not project them all).
@@ -122,27 +121,10 @@ fn read_params(
         .str("FilterExpression")?
         .map(|f| Condition::parse(f, ExprKind::Filter, input))
         .transpose()?;
-    let start = req.item("ExclusiveStartKey").map_err(|e| match e {
-        EngineError::Validation(m)
-            if ![
-                "contains duplicates",
-                "number set",
-                "numeric value",
-                "significant digits",
-                "number with magnitude",
-            ]
-            .iter()
-            .any(|s| m.contains(s)) =>
-        {
-            EngineError::Validation(format!("The provided starting key is invalid: {m}"))
-        }
-        other => other,
-    })?;
     Ok(ReadParams {
         select,
         filter,
         limit: limit.map(|l| l as usize),
-        start,
         consistent: req.bool("ConsistentRead")?.unwrap_or(false),
         capacity: wants_capacity(req)?,
         fetch,
@@ -170,34 +152,136 @@ fn resolve_index(table: &Table, req: &Request) -> Result<Option<std::sync::Arc<I
     Ok(Some(ix))
 }
 
-/// Storage key of an ExclusiveStartKey (an index entry key when reading an index: the start
-/// key then holds the table's and the index's key attributes).
-fn start_key(table: &Table, index: Option<&Index>, start: &Item) -> Result<Vec<u8>> {
-    let invalid = |e: EngineError| match e {
-        EngineError::Validation(m) => {
+/// The ExclusiveStartKey of a Query or Scan as values; it is checked against the key schema
+/// by [`StartKey`].
+fn exclusive_start(req: &Request) -> Result<Option<Item>> {
+    req.item("ExclusiveStartKey").map_err(|e| match e {
+        EngineError::Validation(m)
+            if ![
+                "contains duplicates",
+                "number set",
+                "numeric value",
+                "significant digits",
+                "number with magnitude",
+            ]
+            .iter()
+            .any(|s| m.contains(s)) =>
+        {
             EngineError::Validation(format!("The provided starting key is invalid: {m}"))
         }
         other => other,
-    };
-    let Some(ix) = index else {
-        return table.key_of_key(start).map_err(invalid);
-    };
-    let expected = ix.meta.entry_key_attributes(&table.meta, start);
-    let names = std::iter::once(&table.meta.hash_key)
-        .chain(table.meta.range_key.as_ref())
-        .chain(ix.meta.key_attrs())
-        .map(|k| k.name.as_str())
-        .collect::<std::collections::BTreeSet<_>>();
-    let mismatch = || {
-        invalid(EngineError::validation(
-            "The provided key element does not match the schema",
-        ))
-    };
-    if start.len() != names.len() || expected.len() != names.len() {
-        return Err(mismatch());
+    })
+}
+
+const START_INVALID: &str = "The provided starting key is invalid";
+
+fn start_invalid(e: EngineError) -> EngineError {
+    match e {
+        EngineError::Validation(m) => EngineError::Validation(format!("{START_INVALID}: {m}")),
+        other => other,
     }
-    let table_key = table.key_of_item(start).map_err(|_| mismatch())?;
-    ix.meta.entry_key(&table_key, start).ok_or_else(mismatch)
+}
+
+/// An ExclusiveStartKey checked, in DynamoDB's order, against what is read: the table's key
+/// attributes plus, when reading an index, the index's.
+struct StartKey<'a> {
+    item: &'a Item,
+    table: &'a Table,
+    index: Option<&'a Index>,
+}
+
+impl<'a> StartKey<'a> {
+    /// Every key attribute name the start key must have, each once.
+    fn names(table: &'a Table, index: Option<&'a Index>) -> Vec<&'a str> {
+        let mut names: Vec<&str> = std::iter::once(&table.meta.hash_key)
+            .chain(table.meta.range_key.as_ref())
+            .map(|k| k.name.as_str())
+            .collect();
+        for k in index.into_iter().flat_map(|ix| ix.meta.key_attrs()) {
+            if !names.contains(&k.name.as_str()) {
+                names.push(&k.name);
+            }
+        }
+        names
+    }
+
+    /// The first check: as many attributes as key attributes.
+    fn new(
+        item: &'a Item,
+        table: &'a Table,
+        index: Option<&'a Index>,
+        count_error: &str,
+    ) -> Result<StartKey<'a>> {
+        if item.len() != Self::names(table, index).len() {
+            return Err(EngineError::validation(count_error));
+        }
+        Ok(StartKey { item, table, index })
+    }
+
+    /// Checks the start key's values of `attrs` (the read key schema's partition or sort
+    /// attributes): present, of the schema's type, a valid key value.
+    fn check_attrs(&self, attrs: &[KeyAttr], is_hash: bool) -> Result<()> {
+        for attr in attrs {
+            let v = self
+                .item
+                .get(&attr.name)
+                .ok_or_else(|| EngineError::validation(START_INVALID))?;
+            if v.type_name() != attr.ty {
+                return Err(EngineError::validation(
+                    "The provided key element does not match the schema",
+                ));
+            }
+            crate::catalog::check_key_value(v, &attr.name, is_hash)?;
+        }
+        Ok(())
+    }
+
+    /// The storage key to resume after: the table key, or the index entry key.
+    fn storage_key(&self) -> Result<Vec<u8>> {
+        let table_key: Item = std::iter::once(&self.table.meta.hash_key)
+            .chain(self.table.meta.range_key.as_ref())
+            .filter_map(|k| Some((k.name.clone(), self.item.get(&k.name)?.clone())))
+            .collect();
+        let key = self.table.key_of_key(&table_key).map_err(start_invalid)?;
+        match self.index {
+            None => Ok(key),
+            Some(ix) => ix
+                .meta
+                .entry_key(&key, self.item)
+                .ok_or_else(|| EngineError::validation(START_INVALID)),
+        }
+    }
+}
+
+fn name_and_type(k: &KeyAttr) -> (&str, &str) {
+    (k.name.as_str(), k.ty.as_str())
+}
+
+/// Sort key condition values are sort key values: at most 1,024 bytes (so no range bound built
+/// from them can exceed fjall's key limit).
+fn check_sort_value_sizes(cond: &SortKeyCondition) -> Result<()> {
+    let values = match cond {
+        SortKeyCondition::Between(a, b) => vec![a, b],
+        SortKeyCondition::Eq(v)
+        | SortKeyCondition::Lt(v)
+        | SortKeyCondition::Le(v)
+        | SortKeyCondition::Gt(v)
+        | SortKeyCondition::Ge(v)
+        | SortKeyCondition::BeginsWith(v) => vec![v],
+    };
+    for v in values {
+        let len = match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::B(b) => b.len(),
+            _ => 0,
+        };
+        if len > crate::catalog::MAX_RANGE_KEY_BYTES {
+            return Err(EngineError::validation(
+                "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The smallest key greater than every key starting with `prefix`.
@@ -237,7 +321,7 @@ fn run_page(
         let mut stored = Stored::new(v)?;
         if p.fetch {
             // The index entry names the item; read all of it from the table.
-            let key = table.key_of_item(&stored.decode()?)?;
+            let key = table.key_of_stored_item(&stored.decode()?)?;
             match table.items.get(&key)? {
                 Some(v) => stored = Stored::new(v)?,
                 None => continue,
@@ -397,18 +481,34 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
     let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
     let table = engine.require_table(&name)?;
     let index = resolve_index(&table, req)?;
-    let (hash_attr, range_attr) = match &index {
-        Some(ix) => (&ix.meta.hash_key, ix.meta.range_key.as_ref()),
-        None => (&table.meta.hash_key, table.meta.range_key.as_ref()),
+    let ix = index.as_deref();
+    let (hash_attrs, range_attrs): (&[KeyAttr], &[KeyAttr]) = match ix {
+        Some(ix) => (&ix.meta.hash_keys, &ix.meta.range_keys),
+        None => (
+            std::slice::from_ref(&table.meta.hash_key),
+            table.meta.range_key.as_slice(),
+        ),
     };
-    let hash = (hash_attr.name.as_str(), hash_attr.ty.as_str());
-    let range = range_attr.map(|r| (r.name.as_str(), r.ty.as_str()));
-    let key_cond = KeyCondition::parse(key_expr, &input, hash, range)?;
-    let p = read_params(req, &input, true, index.as_deref())?;
+    // DynamoDB checks the start key's partition attributes, then the key condition, then the
+    // start key's sort attributes, then its table key, then whether it is in range.
+    let start_item = exclusive_start(req)?;
+    let start = start_item
+        .as_ref()
+        .map(|s| StartKey::new(s, &table, ix, START_INVALID))
+        .transpose()?;
+    if let Some(s) = &start {
+        s.check_attrs(hash_attrs, true)?;
+    }
+    let hash: Vec<(&str, &str)> = hash_attrs.iter().map(name_and_type).collect();
+    let range: Vec<(&str, &str)> = range_attrs.iter().map(name_and_type).collect();
+    let key_cond = KeyCondition::parse_schema(key_expr, &input, &hash, &range)?;
+    if let Some(s) = &start {
+        s.check_attrs(range_attrs, false)?;
+    }
+    let p = read_params(req, &input, true, ix)?;
     input.check_all_used()?;
     if let Some(f) = &p.filter {
-        let key_names = std::iter::once(hash.0).chain(range.map(|r| r.0));
-        for k in key_names {
+        for k in hash.iter().chain(&range).map(|(n, _)| *n) {
             if f.reads(k) {
                 return Err(EngineError::validation(format!(
                     "Filter Expression can only contain non-primary key attributes: Primary key attribute: {k}"
@@ -418,16 +518,46 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
     }
     let forward = req.bool("ScanIndexForward")?.unwrap_or(true);
 
-    let pk = &key_cond.partition.1;
-    crate::catalog::check_key_value(pk, &hash_attr.name, true)?;
-    let prefix = keys::partition_prefix(pk);
+    for (attr, v) in hash_attrs.iter().zip(key_cond.partition_values()) {
+        crate::catalog::check_key_value(v, &attr.name, true)?;
+    }
+    let sort_conds = key_cond.sort_conditions();
+    for (_, c) in &sort_conds {
+        check_sort_value_sizes(c)?;
+    }
+    // `hash ‖ enc(partition values) ‖ enc(leading sort values)`: the matching entries are one
+    // range inside it.
+    let mut prefix = keys::partition_prefix_of(key_cond.partition_values());
+    for (_, v) in &key_cond.sort_prefix {
+        keys::encode_value(&mut prefix, v);
+    }
     let (mut lower, mut upper) = query_range(&prefix, key_cond.sort.as_ref().map(|(_, c)| c));
-    if let Some(start) = &p.start {
-        let sk = start_key(&table, index.as_deref(), start)?;
-        if !sk.starts_with(&prefix) {
-            return Err(EngineError::validation(
-                "The provided starting key is outside query boundaries based on provided conditions",
-            ));
+    if let Some(s) = &start {
+        let sk = s.storage_key()?;
+        let same_partition = hash_attrs
+            .iter()
+            .zip(key_cond.partition_values())
+            .all(|(k, v)| s.item.get(&k.name) == Some(v));
+        if sort_conds.is_empty() {
+            if !same_partition {
+                return Err(EngineError::validation(
+                    "The provided starting key is outside query boundaries based on provided conditions",
+                ));
+            }
+        } else {
+            let matches = sort_conds
+                .iter()
+                .all(|(n, c)| s.item.get(*n).is_some_and(|v| c.matches(v)));
+            if !matches {
+                return Err(EngineError::validation(
+                    "The provided starting key does not match the range key predicate",
+                ));
+            }
+            if !same_partition {
+                return Err(EngineError::validation(
+                    "The query can return at most one row and cannot be restarted",
+                ));
+            }
         }
         if forward {
             lower = bound_max(lower, Bound::Excluded(sk));
@@ -435,7 +565,7 @@ pub fn query(engine: &Engine, req: &Request) -> Result<Outcome> {
             upper = bound_min(upper, Bound::Excluded(sk));
         }
     }
-    let body = run_page(&table, index.as_deref(), lower, upper, forward, &p)?;
+    let body = run_page(&table, ix, lower, upper, forward, &p)?;
     Ok(Outcome::raw(body))
 }
 
@@ -478,8 +608,37 @@ pub fn scan(engine: &Engine, req: &Request) -> Result<Outcome> {
     };
     let input = ExprInput::new(params.names.as_ref(), params.values.as_ref());
     let table = engine.require_table(&name)?;
-    let index = resolve_index(&table, req)?;
-    let p = read_params(req, &input, false, index.as_deref())?;
+    let start_item = exclusive_start(req)?;
+    let index = match resolve_index(&table, req) {
+        // A start key for an index the table does not have is an invalid start key.
+        Err(EngineError::Validation(m))
+            if start_item.is_some() && m.starts_with("The table does not have") =>
+        {
+            return Err(EngineError::validation(START_INVALID))
+        }
+        other => other?,
+    };
+    let ix = index.as_deref();
+    let start = match &start_item {
+        None => None,
+        Some(item) => {
+            let s = match ix {
+                Some(_) => StartKey::new(item, &table, ix, START_INVALID)?,
+                None => StartKey::new(
+                    item,
+                    &table,
+                    None,
+                    "The provided starting key is invalid: The provided key element does not match the schema",
+                )?,
+            };
+            if let Some(ix) = ix {
+                s.check_attrs(&ix.meta.hash_keys, true)?;
+                s.check_attrs(&ix.meta.range_keys, false)?;
+            }
+            Some(s)
+        }
+    };
+    let p = read_params(req, &input, false, ix)?;
     input.check_all_used()?;
 
     let (mut lower, upper) = match segment {
@@ -492,12 +651,18 @@ pub fn scan(engine: &Engine, req: &Request) -> Result<Outcome> {
             )
         }
     };
-    if let Some(start) = &p.start {
-        lower = bound_max(
-            lower,
-            Bound::Excluded(start_key(&table, index.as_deref(), start)?),
-        );
+    if let Some(start) = &start {
+        let sk = start.storage_key()?;
+        if let Some((s, t)) = segment.filter(|(_, t)| *t > 1) {
+            let (from, to) = keys::segment_bounds(s, t);
+            if sk < from || to.is_some_and(|to| sk >= to) {
+                return Err(EngineError::validation(format!(
+                    "{START_INVALID}: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {t} Segment: {s}"
+                )));
+            }
+        }
+        lower = bound_max(lower, Bound::Excluded(sk));
     }
-    let body = run_page(&table, index.as_deref(), lower, upper, true, &p)?;
+    let body = run_page(&table, ix, lower, upper, true, &p)?;
     Ok(Outcome::raw(body))
 }

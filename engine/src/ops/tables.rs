@@ -184,6 +184,13 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
             &n,
             &format!("attributeDefinitions.{}.member.attributeName", i + 1),
         );
+        if let Some(n) = n {
+            super::indexes::key_name_length(
+                &mut v,
+                n,
+                &format!("attributeDefinitions.{}.member.attributeName", i + 1),
+            );
+        }
         v.not_null(
             &t,
             &format!("attributeDefinitions.{}.member.attributeType", i + 1),
@@ -203,6 +210,13 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         let n = k.str("AttributeName")?;
         let t = k.str("KeyType")?;
         v.not_null(&n, &format!("keySchema.{}.member.attributeName", i + 1));
+        if let Some(n) = n {
+            super::indexes::key_name_length(
+                &mut v,
+                n,
+                &format!("keySchema.{}.member.attributeName", i + 1),
+            );
+        }
         v.not_null(&t, &format!("keySchema.{}.member.keyType", i + 1));
         v.one_of(
             t,
@@ -499,6 +513,9 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
         let (n, t) = (d.str("AttributeName")?, d.str("AttributeType")?);
         let mut v = Violations::new();
         v.not_null(&n, "attributeDefinitions.member.attributeName");
+        if let Some(n) = n {
+            super::indexes::key_name_length(&mut v, n, "attributeDefinitions.member.attributeName");
+        }
         v.not_null(&t, "attributeDefinitions.member.attributeType");
         v.one_of(
             t,
