@@ -564,6 +564,12 @@ impl Engine {
         Ok(self.db.keyspace(name, KeyspaceCreateOptions::default)?)
     }
 
+    /// The catalog keyspace, which also holds small engine-wide settings (the key that signs
+    /// shard iterators).
+    pub(crate) fn catalog(&self) -> &Keyspace {
+        &self.catalog
+    }
+
     /// A write batch for maintenance work (index backfill) outside the item write path.
     pub(crate) fn db_batch(&self) -> fjall::OwnedWriteBatch {
         self.db.batch()

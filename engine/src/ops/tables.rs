@@ -92,7 +92,8 @@ fn check_capacity_bounds(t: &Throughput) -> Result<()> {
     Ok(())
 }
 
-fn read_stream_spec(req: &Request) -> Result<Option<(bool, Option<String>)>> {
+/// StreamSpecification of CreateTable (`creating`) or UpdateTable, whose messages differ.
+fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<(bool, Option<String>)>> {
     let Some(s) = req.object("StreamSpecification")? else {
         return Ok(None);
     };
@@ -109,14 +110,18 @@ fn read_stream_spec(req: &Request) -> Result<Option<(bool, Option<String>)>> {
     v.finish()?;
     let enabled = enabled.unwrap_or(false);
     if enabled && view.is_none() {
-        return Err(EngineError::validation(
-            "One or more parameter values were invalid: You must specify a StreamViewType when you enable a stream",
-        ));
+        return Err(EngineError::validation(if creating {
+            "One or more parameter values were invalid: Table is being created with a stream enabled, UpdateViewType is required"
+        } else {
+            "One or more parameter values were invalid: If stream is being enabled then UpdateViewType is required"
+        }));
     }
     if !enabled && view.is_some() {
-        return Err(EngineError::validation(
-            "One or more parameter values were invalid: You cannot specify a StreamViewType when you disable a stream",
-        ));
+        return Err(EngineError::validation(if creating {
+            "One or more parameter values were invalid: Table is being created with a stream disabled, UpdateViewType should not be specified"
+        } else {
+            "One or more parameter values were invalid: If stream is being disabled, then UpdateViewType must not be specified"
+        }));
     }
     Ok(Some((enabled, view)))
 }
@@ -304,7 +309,7 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         }));
     }
 
-    let stream = read_stream_spec(req)?.map(|(enabled, view)| StreamSpec {
+    let stream = read_stream_spec(req, true)?.map(|(enabled, view)| StreamSpec {
         enabled,
         label: enabled.then(|| stream_label(None)),
         view_type: view,
@@ -467,7 +472,7 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
     v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
     let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
     v.finish()?;
-    let stream = read_stream_spec(req)?;
+    let stream = read_stream_spec(req, false)?;
     let sse = read_sse_spec(req)?;
     let protection = req.bool("DeletionProtectionEnabled")?;
     let table_class = req.str("TableClass")?;
@@ -568,14 +573,15 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
         let currently = meta.stream.as_ref().is_some_and(|s| s.enabled);
         if enabled && currently {
             return Err(EngineError::validation(format!(
-                "Table already has an enabled stream: {}",
-                table.arn(engine.region(), engine.account())
+                "Table already has an enabled stream: TableName: {}",
+                table.meta.name
             )));
         }
         if !enabled && !currently {
-            return Err(EngineError::validation(
-                "Table already has no enabled stream",
-            ));
+            return Err(EngineError::validation(format!(
+                "Table has no stream to disable: TableName: {}",
+                table.meta.name
+            )));
         }
         let previous = meta.stream.as_ref().and_then(|s| s.label.clone());
         let label = if enabled {
