@@ -178,7 +178,9 @@ impl Engine {
         &self.log
     }
 
+    /// The table a TableName names: its name or (as DynamoDB accepts) its ARN.
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
+        let name = crate::request::local_table_name(name, self.region(), self.account());
         self.tables.read().get(name).cloned()
     }
 

@@ -31,8 +31,9 @@ fn request_items(req: &Request, max_per_table: usize) -> Result<&Map<String, Jso
                 "Member must have length greater than or equal to 1",
             );
         }
+        // Keys are table names or table ARNs (`Engine::table` resolves both).
         for name in items.keys() {
-            v.name_constraints(name, "requestItems", 3, 255);
+            v.table_ref(Some(name), "requestItems");
         }
         if max_per_table > 0 {
             for list in items.values().filter_map(Json::as_array) {
@@ -62,6 +63,8 @@ pub fn batch_get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
     // Validate everything first: counts, duplicates, tables, key schemas.
     let mut total = 0;
     let mut plan = Vec::new();
+    // One table may be named twice (by name and by ARN): duplicates are per table.
+    let mut seen = HashSet::new();
     for (name, block) in tables {
         let block = block.as_object().ok_or_else(|| {
             EngineError::serialization("Unexpected value type in payload for KeysAndAttributes")
@@ -78,7 +81,6 @@ pub fn batch_get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
             )));
         }
         let table = engine.require_table(name)?;
-        let mut seen = HashSet::new();
         for k in keys {
             total += 1;
             if total > MAX_GET_KEYS {
@@ -87,7 +89,7 @@ pub fn batch_get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
                 ));
             }
             let key = table.key_of_key(&item_from_json(k)?)?;
-            if !seen.insert(key) {
+            if !seen.insert((table.meta.id, key)) {
                 return Err(EngineError::validation(
                     "Provided list of item keys contains duplicates",
                 ));

@@ -385,28 +385,19 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
     Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), "CREATING")}))
 }
 
+/// CreateTable's Tags, with TagResource's rules.
 fn read_tags(req: &Request) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for t in req.array("Tags")?.into_iter().flatten() {
-        let t = Request::from_map(t.as_object().cloned().unwrap_or_default());
-        let k = t.str("Key")?;
-        let val = t.str("Value")?;
-        let mut v = Violations::new();
-        v.not_null(&k, "tags.member.key");
-        v.not_null(&val, "tags.member.value");
-        v.finish()?;
-        out.push((
-            k.unwrap_or_default().to_owned(),
-            val.unwrap_or_default().to_owned(),
-        ));
+    match req.array("Tags")? {
+        Some(list) => super::tags::read_tags(list),
+        None => Ok(Vec::new()),
     }
-    Ok(out)
 }
 
+/// The TableName of an operation on an existing table: a name or the table's ARN.
 pub(crate) fn table_name(req: &Request) -> Result<String> {
     let name = req.str("TableName")?;
     let mut v = Violations::new();
-    v.table_name(name, "tableName");
+    v.table_ref(name, "tableName");
     v.finish()?;
     Ok(name.unwrap_or_default().to_owned())
 }
@@ -459,7 +450,20 @@ pub fn delete_table(engine: &Engine, req: &Request) -> Result<Json> {
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
         )));
     }
-    let desc = table.describe(engine.region(), engine.account(), "DELETING");
+    let mut desc = table.describe(engine.region(), engine.account(), "DELETING");
+    // DeleteTable's description leaves out the schema: no KeySchema, AttributeDefinitions,
+    // CreationDateTime or index list.
+    if let Some(d) = desc.as_object_mut() {
+        for field in [
+            "KeySchema",
+            "AttributeDefinitions",
+            "CreationDateTime",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+        ] {
+            d.remove(field);
+        }
+    }
     engine.remove_table(&table)?;
     tracing::info!(table = %name, "deleted table");
     Ok(json!({"TableDescription": desc}))
