@@ -42,11 +42,7 @@ async fn stream_with_record(server: &Server, name: &str) -> (String, Vec<String>
     (arn, shards)
 }
 
-async fn trim_horizon(
-    st: &aws_sdk_dynamodbstreams::Client,
-    arn: &str,
-    shard: &str,
-) -> String {
+async fn trim_horizon(st: &aws_sdk_dynamodbstreams::Client, arn: &str, shard: &str) -> String {
     st.get_shard_iterator()
         .stream_arn(arn)
         .shard_id(shard)
@@ -187,7 +183,9 @@ async fn get_shard_iterator_validations() {
                 kind.as_str()
             ),
         );
-        iterator(kind, Some(&start)).await.expect("with a sequence number");
+        iterator(kind, Some(&start))
+            .await
+            .expect("with a sequence number");
     }
     for kind in [ShardIteratorType::TrimHorizon, ShardIteratorType::Latest] {
         assert_service_error(
@@ -223,7 +221,10 @@ async fn get_shard_iterator_validations() {
         assert_service_error(
             iterator(ShardIteratorType::AfterSequenceNumber, Some(seq)).await,
             "ValidationException",
-            &format!("Invalid SequenceNumber: {seq} is not in shard {}", shards[0]),
+            &format!(
+                "Invalid SequenceNumber: {seq} is not in shard {}",
+                shards[0]
+            ),
         );
     }
 
@@ -305,7 +306,10 @@ async fn paging_from_shards_and_streams_that_do_not_exist() {
             .map(|s| s.shard_id().expect("id").to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(ids(describe_after(&shards[0]).await.expect("after first")), shards[1..]);
+    assert_eq!(
+        ids(describe_after(&shards[0]).await.expect("after first")),
+        shards[1..]
+    );
     assert!(ids(
         describe_after("zzzzzzzzzzzzzzzzzzzzzzzzsfasdgagadfadfgagkjsdfsfsdjfjks")
             .await
@@ -313,7 +317,9 @@ async fn paging_from_shards_and_streams_that_do_not_exist() {
     )
     .is_empty());
     assert_eq!(
-        ids(describe_after("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").await.expect("before all")),
+        ids(describe_after("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+            .await
+            .expect("before all")),
         shards
     );
     assert_service_error(
@@ -403,7 +409,10 @@ async fn describe_stream_shard_filter() {
     };
     let r = raw(r#"{"Type": "PARENT_SHARDS", "ShardId": "shardId-00000000000000000000-00000000"}"#);
     assert_eq!(r.status, 400);
-    assert_eq!(r.json["__type"], "com.amazonaws.dynamodb.v20120810#ValidationException");
+    assert_eq!(
+        r.json["__type"],
+        "com.amazonaws.dynamodb.v20120810#ValidationException"
+    );
     assert_eq!(
         r.json["message"],
         "1 validation error detected: Value 'PARENT_SHARDS' at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [CHILD_SHARDS]"

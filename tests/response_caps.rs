@@ -120,7 +120,11 @@ async fn batch_get_item_returns_at_most_16_mb() {
             .unwrap_or_default();
         let bytes: usize = items
             .iter()
-            .map(|i| i.get("d").and_then(|d| d.as_s().ok()).map_or(0, String::len))
+            .map(|i| {
+                i.get("d")
+                    .and_then(|d| d.as_s().ok())
+                    .map_or(0, String::len)
+            })
             .sum();
         assert!(bytes <= 16 * 1024 * 1024, "{bytes} bytes in one answer");
         pages.push(items.len());

@@ -7,8 +7,7 @@ mod common;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    Get, KeysAndAttributes, Put, PutRequest, Tag, TransactGetItem, TransactWriteItem,
-    WriteRequest,
+    Get, KeysAndAttributes, Put, PutRequest, Tag, TransactGetItem, TransactWriteItem, WriteRequest,
 };
 use common::*;
 use serde_json::json;
@@ -431,10 +430,13 @@ async fn table_arns_in_the_control_plane() {
         .to_string(),
     );
     assert_eq!(r.status, 400);
-    assert!(r.json["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")),
-        "{:?}", r.json);
+    assert!(
+        r.json["message"].as_str().is_some_and(
+            |m| m.contains("Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+        ),
+        "{:?}",
+        r.json
+    );
 
     let del = c
         .delete_table()
@@ -548,8 +550,14 @@ async fn table_arns_in_batches_and_transactions() {
         .await
         .expect("batch write by ARN");
     let keys = KeysAndAttributes::builder()
-        .keys(HashMap::from([("pk".into(), s("p")), ("sk".into(), n("0"))]))
-        .keys(HashMap::from([("pk".into(), s("p")), ("sk".into(), n("2"))]))
+        .keys(HashMap::from([
+            ("pk".into(), s("p")),
+            ("sk".into(), n("0")),
+        ]))
+        .keys(HashMap::from([
+            ("pk".into(), s("p")),
+            ("sk".into(), n("2")),
+        ]))
         .build()
         .expect("keys");
     let got = c
@@ -558,7 +566,10 @@ async fn table_arns_in_batches_and_transactions() {
         .send()
         .await
         .expect("batch get by ARN");
-    assert_eq!(got.responses().and_then(|r| r.get(&arn)).map(Vec::len), Some(2));
+    assert_eq!(
+        got.responses().and_then(|r| r.get(&arn)).map(Vec::len),
+        Some(2)
+    );
     // One table named twice, by name and by ARN: still one key list, duplicates refused.
     assert_service_error(
         c.batch_get_item()

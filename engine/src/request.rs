@@ -321,7 +321,10 @@ pub fn parse_table_arn(arn: &str) -> std::result::Result<TableArn<'_>, String> {
     if prefix != "arn" {
         return Err(format!("ARNs must start with 'arn:': {arn}"));
     }
-    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b") {
+    if !matches!(
+        partition,
+        "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b"
+    ) {
         return Err(format!("Invalid AWS partition in '{arn}'"));
     }
     if service != "dynamodb" {
@@ -378,17 +381,29 @@ mod tests {
                 name: "Music.v2"
             })
         );
-        assert_eq!(local_table_name(arn, "us-east-1", "000000000000"), "Music.v2");
+        assert_eq!(
+            local_table_name(arn, "us-east-1", "000000000000"),
+            "Music.v2"
+        );
         assert_eq!(local_table_name(arn, "eu-west-1", "000000000000"), arn);
-        assert_eq!(local_table_name("Music", "us-east-1", "000000000000"), "Music");
+        assert_eq!(
+            local_table_name("Music", "us-east-1", "000000000000"),
+            "Music"
+        );
         for (bad, reason) in [
             ("arn:aws:dynamodb:us-east-1", "Valid ARN format"),
             ("arn:xyz:dynamodb:us-east-1:1:table/abc", "partition"),
             ("arn:aws:s3:us-east-1:1:table/abc", "service"),
             ("arn:aws:dynamodb:US_EAST:1:table/abc", "region"),
             ("arn:aws:dynamodb:us-east-1::table/abc", "account"),
-            ("arn:aws:dynamodb:us-east-1:1:table/abc/index/i", "resource type"),
-            ("arn:aws:dynamodb:us-east-1:1:table/abc/stream/x", "resource type"),
+            (
+                "arn:aws:dynamodb:us-east-1:1:table/abc/index/i",
+                "resource type",
+            ),
+            (
+                "arn:aws:dynamodb:us-east-1:1:table/abc/stream/x",
+                "resource type",
+            ),
             ("arn:aws:dynamodb:us-east-1:1:function/abc", "resource type"),
             ("arn:aws:dynamodb:us-east-1:1:table/a", "table name"),
             ("arn:aws:dynamodb:us-east-1:1:table/a b c", "table name"),

@@ -37,8 +37,9 @@ impl IteratorKey {
             return Ok(key);
         }
         let mut key = [0u8; KEY_LEN];
-        getrandom::fill(&mut key)
-            .map_err(|e| EngineError::Internal(format!("no randomness for the iterator key: {e}")))?;
+        getrandom::fill(&mut key).map_err(|e| {
+            EngineError::Internal(format!("no randomness for the iterator key: {e}"))
+        })?;
         let mut batch = engine
             .db_batch()
             .durability(Some(fjall::PersistMode::SyncAll));
@@ -138,7 +139,10 @@ mod tests {
         assert_eq!(ShardIterator::decode(&token, &key), Some(it));
 
         // Another data directory's key, another ARN, any flipped character: refused.
-        assert_eq!(ShardIterator::decode(&token, &IteratorKey([8; KEY_LEN])), None);
+        assert_eq!(
+            ShardIterator::decode(&token, &IteratorKey([8; KEY_LEN])),
+            None
+        );
         let other_table = token.replacen("table/t/", "table/u/", 1);
         assert_eq!(ShardIterator::decode(&other_table, &key), None);
         let blob_at = token.rfind('|').expect("separator") + 1;

@@ -126,8 +126,7 @@ fn limit(req: &Request, v: &mut Violations, path: &str, max: i64, default: usize
     let l = req.int("Limit")?;
     v.at_least(l, path, 1);
     v.at_most(l, path, max);
-    Ok(l
-        .and_then(|l| usize::try_from(l).ok())
+    Ok(l.and_then(|l| usize::try_from(l).ok())
         .filter(|l| *l >= 1)
         .map_or(default, |l| l.min(default)))
 }
@@ -530,7 +529,12 @@ mod tests {
     }
 
     fn call(e: &Engine, op: &str, body: Json) -> Result<Json> {
-        let streams = ["ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"];
+        let streams = [
+            "ListStreams",
+            "DescribeStream",
+            "GetShardIterator",
+            "GetRecords",
+        ];
         let bytes = body.to_string();
         let out = if streams.contains(&op) {
             e.call_streams(op, bytes.as_bytes())

@@ -34,10 +34,7 @@ fn check_key(key: &str) -> Result<()> {
             "The Tag Key provided is invalid, Key: {key}"
         )));
     }
-    if key
-        .get(..4)
-        .is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
-    {
+    if key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
         return Err(EngineError::validation(format!(
             "Tag Key cannot be prefixed with aws:, Key: {key}"
         )));
@@ -247,7 +244,9 @@ mod tests {
 
     #[test]
     fn tag_rules() {
-        let ok = tags(json!([{"Key": "env", "Value": ""}, {"Key": "a b:c/d=e+f-g.h_i@j", "Value": "ünï 1"}]));
+        let ok = tags(
+            json!([{"Key": "env", "Value": ""}, {"Key": "a b:c/d=e+f-g.h_i@j", "Value": "ünï 1"}]),
+        );
         assert_eq!(ok.expect("valid").len(), 2);
         let err = |list: Json| tags(list).expect_err("invalid").to_string();
         assert_eq!(
