@@ -303,12 +303,15 @@ impl Table {
             d.insert("LocalSecondaryIndexes".into(), Json::Array(lsis));
         }
         if let Some(s) = &m.stream {
-            let mut spec = Map::new();
-            spec.insert("StreamEnabled".into(), json!(s.enabled));
-            if let Some(v) = &s.view_type {
-                spec.insert("StreamViewType".into(), json!(v));
+            // A disabled stream leaves no StreamSpecification, only the latest stream's label.
+            if s.enabled {
+                let mut spec = Map::new();
+                spec.insert("StreamEnabled".into(), json!(true));
+                if let Some(v) = &s.view_type {
+                    spec.insert("StreamViewType".into(), json!(v));
+                }
+                d.insert("StreamSpecification".into(), Json::Object(spec));
             }
-            d.insert("StreamSpecification".into(), Json::Object(spec));
             if let Some(label) = &s.label {
                 d.insert("LatestStreamLabel".into(), json!(label));
                 d.insert(

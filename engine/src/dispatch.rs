@@ -49,8 +49,8 @@ impl Engine {
             "BatchWriteItem" => ops::batch::batch_write_item,
             "TransactWriteItems" => ops::transact::transact_write_items,
             "TransactGetItems" => ops::transact::transact_get_items,
-            "TagResource" => |e, r| ops::tags::tag_resource(e, r).map(Outcome::read),
-            "UntagResource" => |e, r| ops::tags::untag_resource(e, r).map(Outcome::read),
+            "TagResource" => ops::tags::tag_resource,
+            "UntagResource" => ops::tags::untag_resource,
             "ListTagsOfResource" => {
                 |e, r| ops::tags::list_tags_of_resource(e, r).map(Outcome::read)
             }

@@ -1,6 +1,8 @@
 //! Reading a DynamoDB JSON request body: typed accessors whose failures are DynamoDB's
 //! SerializationException (wrong JSON type) or ValidationException (constraint violations,
-//! collected and reported as "N validation errors detected: ...").
+//! collected and reported as "N validation errors detected: ..."), and the one place a
+//! TableName is read: a table's name or its ARN (`arn:aws:dynamodb:<region>:<account>:table/
+//! <name>`), which DynamoDB accepts wherever a TableName names an existing table.
 
 use serde_json::{Map, Value as Json};
 
@@ -164,13 +166,55 @@ impl Violations {
         }
     }
 
-    /// The TableName constraints (length 3-255, pattern `[a-zA-Z0-9_.-]+`).
+    /// Records a violation that is not about one member's constraint (DynamoDB reports some
+    /// checks, such as a malformed ARN, in the same list with their own wording).
+    pub fn add_message(&mut self, message: String) {
+        self.0.push(message);
+    }
+
+    /// The TableName constraints of a table being created (length 3-255, pattern
+    /// `[a-zA-Z0-9_.-]+`).
     pub fn table_name(&mut self, name: Option<&str>, path: &str) {
         let Some(name) = name else {
             self.add(None, path, "Member must not be null");
             return;
         };
         self.name_constraints(name, path, 3, 255);
+    }
+
+    /// A TableName that names an existing table: a name (as [`Self::table_name`]) or the
+    /// table's ARN (at most 1,024 characters, well formed).
+    pub fn table_ref(&mut self, name: Option<&str>, path: &str) {
+        match name {
+            Some(arn) if arn.starts_with("arn:") => {
+                self.length(arn, path, 1, MAX_TABLE_ARN);
+                if arn.chars().count() <= MAX_TABLE_ARN {
+                    if let Err(reason) = parse_table_arn(arn) {
+                        self.add_message(reason);
+                    }
+                }
+            }
+            other => self.table_name(other, path),
+        }
+    }
+
+    /// A string member's length constraints, in characters.
+    pub fn length(&mut self, value: &str, path: &str, min: usize, max: usize) {
+        let n = value.chars().count();
+        if n < min {
+            self.add(
+                Some(value),
+                path,
+                &format!("Member must have length greater than or equal to {min}"),
+            );
+        }
+        if n > max {
+            self.add(
+                Some(value),
+                path,
+                &format!("Member must have length less than or equal to {max}"),
+            );
+        }
     }
 
     pub fn name_constraints(&mut self, name: &str, path: &str, min: usize, max: usize) {
@@ -252,5 +296,143 @@ impl Violations {
                 self.0.join("; ")
             ))),
         }
+    }
+}
+
+/// A TableName given as an ARN may be this long.
+pub const MAX_TABLE_ARN: usize = 1024;
+
+/// The parts of a table ARN: `arn:<partition>:dynamodb:<region>:<account>:table/<name>`.
+#[derive(Debug, PartialEq)]
+pub struct TableArn<'a> {
+    pub region: &'a str,
+    pub account: &'a str,
+    pub name: &'a str,
+}
+
+/// Parses a table ARN; the error is DynamoDB's reason for refusing a malformed one.
+pub fn parse_table_arn(arn: &str) -> std::result::Result<TableArn<'_>, String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts[..] else {
+        return Err(format!(
+            "Invalid ARN '{arn}': Valid ARN format is arn:partition:dynamodb:region:account-id:table/table-name"
+        ));
+    };
+    if prefix != "arn" {
+        return Err(format!("ARNs must start with 'arn:': {arn}"));
+    }
+    if !matches!(
+        partition,
+        "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b"
+    ) {
+        return Err(format!("Invalid AWS partition in '{arn}'"));
+    }
+    if service != "dynamodb" {
+        return Err(format!("Invalid AWS service in '{arn}'"));
+    }
+    let valid_region = !region.is_empty()
+        && region
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    if !valid_region {
+        return Err(format!("Invalid AWS region in '{arn}'"));
+    }
+    if account.is_empty() || !account.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!("Invalid AWS account in '{arn}'"));
+    }
+    let name = resource
+        .strip_prefix("table/")
+        .filter(|n| !n.contains('/'))
+        .ok_or_else(|| format!("Invalid resource type in '{arn}'"))?;
+    let mut v = Violations::new();
+    v.name_constraints(name, "tableName", 3, 255);
+    if !v.0.is_empty() {
+        return Err(format!("Invalid table name in '{arn}'"));
+    }
+    Ok(TableArn {
+        region,
+        account,
+        name,
+    })
+}
+
+/// The table name a TableName stands for in this region and account: the name itself, or the
+/// name inside the table's ARN. An ARN of another region or account is returned as is, so it
+/// names no table here.
+pub fn local_table_name<'a>(name_or_arn: &'a str, region: &str, account: &str) -> &'a str {
+    match parse_table_arn(name_or_arn) {
+        Ok(arn) if arn.region == region && arn.account == account => arn.name,
+        _ => name_or_arn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_arns() {
+        let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/Music.v2";
+        assert_eq!(
+            parse_table_arn(arn),
+            Ok(TableArn {
+                region: "us-east-1",
+                account: "000000000000",
+                name: "Music.v2"
+            })
+        );
+        assert_eq!(
+            local_table_name(arn, "us-east-1", "000000000000"),
+            "Music.v2"
+        );
+        assert_eq!(local_table_name(arn, "eu-west-1", "000000000000"), arn);
+        assert_eq!(
+            local_table_name("Music", "us-east-1", "000000000000"),
+            "Music"
+        );
+        for (bad, reason) in [
+            ("arn:aws:dynamodb:us-east-1", "Valid ARN format"),
+            ("arn:xyz:dynamodb:us-east-1:1:table/abc", "partition"),
+            ("arn:aws:s3:us-east-1:1:table/abc", "service"),
+            ("arn:aws:dynamodb:US_EAST:1:table/abc", "region"),
+            ("arn:aws:dynamodb:us-east-1::table/abc", "account"),
+            (
+                "arn:aws:dynamodb:us-east-1:1:table/abc/index/i",
+                "resource type",
+            ),
+            (
+                "arn:aws:dynamodb:us-east-1:1:table/abc/stream/x",
+                "resource type",
+            ),
+            ("arn:aws:dynamodb:us-east-1:1:function/abc", "resource type"),
+            ("arn:aws:dynamodb:us-east-1:1:table/a", "table name"),
+            ("arn:aws:dynamodb:us-east-1:1:table/a b c", "table name"),
+        ] {
+            let err = parse_table_arn(bad).expect_err(bad);
+            assert!(err.contains(reason), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn table_refs_accept_names_and_arns() {
+        let check = |name: &str| {
+            let mut v = Violations::new();
+            v.table_ref(Some(name), "tableName");
+            v.finish()
+        };
+        assert!(check("Music").is_ok());
+        assert!(check("arn:aws:dynamodb:us-east-1:000000000000:table/Music").is_ok());
+        let long = format!("arn:aws:dynamodb:us-east-1:1:table/{}", "x".repeat(1000));
+        let err = check(&long).expect_err("too long").to_string();
+        assert!(err.contains("less than or equal to 1024"), "{err}");
+        let err = check("arn:aws:dynamodb:us-east-1:1:table/t/index/i")
+            .expect_err("index arn")
+            .to_string();
+        assert!(
+            err.starts_with("1 validation error detected: Invalid resource type in"),
+            "{err}"
+        );
+        let err = check(&"n".repeat(256)).expect_err("long name").to_string();
+        assert!(err.contains("less than or equal to 255"), "{err}");
     }
 }

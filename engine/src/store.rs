@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fjall::KeyspaceCreateOptions;
+use fjall::{Keyspace, KeyspaceCreateOptions};
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use crate::catalog::{Table, TableMeta, TableStats};
@@ -212,7 +212,9 @@ impl Engine {
         &self.core.log
     }
 
+    /// The table a TableName names: its name or (as DynamoDB accepts) its ARN.
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
+        let name = crate::request::local_table_name(name, self.region(), self.account());
         self.core.tables.read().get(name).cloned()
     }
 
@@ -561,6 +563,12 @@ impl Engine {
     /// and checkpoints, the replication state), resolved on the current database at each call.
     pub fn aux_keyspace(&self, name: &str) -> Result<AuxKeyspace> {
         AuxKeyspace::new(name, self.core.clone())
+    }
+
+    /// The catalog keyspace, which also holds small engine-wide settings (the key that signs
+    /// shard iterators).
+    pub(crate) fn catalog(&self) -> Result<Keyspace> {
+        Ok(self.core.storage()?.catalog.clone())
     }
 
     /// A write batch for maintenance work (index backfill) outside the item write path.

@@ -16,7 +16,8 @@ use crate::value::{item_from_json, item_size};
 const MAX_GET_KEYS: usize = 100;
 /// BatchWriteItem requests per call.
 const MAX_WRITES: usize = 25;
-/// BatchGetItem stops returning items past this much data (the rest is UnprocessedKeys).
+/// BatchGetItem returns at most this much item data; the keys whose items do not fit are
+/// UnprocessedKeys.
 const MAX_GET_BYTES: usize = 16 * 1024 * 1024;
 
 fn request_items(req: &Request, max_per_table: usize) -> Result<&Map<String, Json>> {
@@ -31,8 +32,9 @@ fn request_items(req: &Request, max_per_table: usize) -> Result<&Map<String, Jso
                 "Member must have length greater than or equal to 1",
             );
         }
+        // Keys are table names or table ARNs (`Engine::table` resolves both).
         for name in items.keys() {
-            v.name_constraints(name, "requestItems", 3, 255);
+            v.table_ref(Some(name), "requestItems");
         }
         if max_per_table > 0 {
             for list in items.values().filter_map(Json::as_array) {
@@ -62,6 +64,8 @@ pub fn batch_get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
     // Validate everything first: counts, duplicates, tables, key schemas.
     let mut total = 0;
     let mut plan = Vec::new();
+    // One table may be named twice (by name and by ARN): duplicates are per table.
+    let mut seen = HashSet::new();
     for (name, block) in tables {
         let block = block.as_object().ok_or_else(|| {
             EngineError::serialization("Unexpected value type in payload for KeysAndAttributes")
@@ -78,7 +82,6 @@ pub fn batch_get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
             )));
         }
         let table = engine.require_table(name)?;
-        let mut seen = HashSet::new();
         for k in keys {
             total += 1;
             if total > MAX_GET_KEYS {
@@ -87,7 +90,7 @@ pub fn batch_get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
                 ));
             }
             let key = table.key_of_key(&item_from_json(k)?)?;
-            if !seen.insert(key) {
+            if !seen.insert((table.meta.id, key)) {
                 return Err(EngineError::validation(
                     "Provided list of item keys contains duplicates",
                 ));
@@ -100,12 +103,14 @@ pub fn batch_get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
     let mut unprocessed = Map::new();
     let mut consumed: Vec<Json> = Vec::new();
     let mut bytes = 0usize;
+    // Set once an item did not fit: every key from there on is left for the next call.
+    let mut full = false;
     for (name, block, keys) in plan {
         let mut found = Vec::new();
         let mut left = Vec::new();
         let mut units = 0.0;
         for k in keys {
-            if bytes >= MAX_GET_BYTES {
+            if full {
                 left.push(k.clone());
                 continue;
             }
@@ -122,7 +127,13 @@ pub fn batch_get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
                 .as_f64()
                 .unwrap_or(0.0);
             if let Some(item) = body.get("Item") {
-                bytes += item_size(&item_from_json(item)?);
+                let size = item_size(&item_from_json(item)?);
+                if bytes.saturating_add(size) > MAX_GET_BYTES {
+                    full = true;
+                    left.push(k.clone());
+                    continue;
+                }
+                bytes += size;
                 found.push(item.clone());
             }
         }

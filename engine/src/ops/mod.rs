@@ -7,6 +7,7 @@ pub mod items;
 pub mod legacy;
 pub mod read;
 pub mod replicas;
+pub mod shard_iterator;
 pub mod streams;
 pub mod tables;
 pub mod tags;
@@ -176,11 +177,12 @@ impl ExprParams {
     }
 }
 
-/// Reads the TableName and checks the other required members, reporting all violations.
+/// Reads the TableName (a name or the table's ARN, which `Engine::table` resolves) and checks
+/// the other required members, reporting all violations.
 pub fn table_name_and(req: &Request, required: &[(&str, &str)]) -> Result<String> {
     let name = req.str("TableName")?;
     let mut v = Violations::new();
-    v.table_name(name, "tableName");
+    v.table_ref(name, "tableName");
     for (field, path) in required {
         if req.raw(field).is_none() {
             v.add(None, path, "Member must not be null");

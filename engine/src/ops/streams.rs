@@ -2,15 +2,14 @@
 //! GetShardIterator, GetRecords.
 //!
 //! A stream is a window of a table's change log ([`StreamEpoch`]); its shards are the log's
-//! shards. Shard iterators are opaque, self-contained tokens (stream ARN, shard, position,
-//! issue time), so the server keeps no iterator state.
+//! shards, which never split (so no shard has children). Shard iterators are signed,
+//! self-contained tokens ([`super::shard_iterator`]), so the server keeps no iterator state.
 
 use crate::log::now_ms;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine as _;
 use serde_json::{json, Map, Value as Json};
 
+use super::shard_iterator::{IteratorKey, ShardIterator};
 use crate::catalog::{StreamEpoch, Table};
 use crate::error::{EngineError, Result};
 use crate::log::{LogRecord, SHARDS};
@@ -29,10 +28,17 @@ pub fn format_seq(seq: u64) -> String {
     (SEQ_BASE + u128::from(seq)).to_string()
 }
 
+/// The log position a SequenceNumber (digits only) names; `None` when it is outside the range
+/// this server hands out.
 fn parse_seq(s: &str) -> Option<u64> {
     let n: u128 = s.parse().ok()?;
     u64::try_from(n.checked_sub(SEQ_BASE)?).ok()
 }
+
+/// Length limits of the Streams API's members.
+const ARN_LEN: (usize, usize) = (37, 1024);
+const SHARD_ID_LEN: (usize, usize) = (28, 65);
+const SEQUENCE_NUMBER_LEN: (usize, usize) = (21, 40);
 
 /// The ShardId DynamoDB Streams shows for one of a table's log shards.
 pub fn shard_id(epoch: &StreamEpoch, table_id: u64, shard: u16) -> String {
@@ -81,13 +87,21 @@ fn not_found(arn: &str) -> EngineError {
     ))
 }
 
+/// The table name and stream label of a well-formed stream ARN
+/// (`arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`).
+fn parse_stream_arn(arn: &str) -> Option<(&str, &str)> {
+    let (table_part, label) = arn.split_once("/stream/")?;
+    let (_, name) = table_part.rsplit_once(":table/")?;
+    let well_formed = table_part.starts_with("arn:")
+        && !name.is_empty()
+        && !name.contains('/')
+        && !label.is_empty()
+        && !label.contains('/');
+    well_formed.then_some((name, label))
+}
+
 pub fn resolve(engine: &Engine, arn: &str) -> Result<Stream> {
-    let (table_part, label) = arn
-        .split_once("/stream/")
-        .ok_or_else(|| EngineError::validation(format!("Invalid StreamArn: {arn}")))?;
-    let name = table_part
-        .rsplit_once(":table/")
-        .map(|(_, n)| n)
+    let (name, label) = parse_stream_arn(arn)
         .ok_or_else(|| EngineError::validation(format!("Invalid StreamArn: {arn}")))?;
     let table = engine.table(name).ok_or_else(|| not_found(arn))?;
     if stream_arn(engine, &table, label) != arn {
@@ -107,31 +121,35 @@ pub fn resolve(engine: &Engine, arn: &str) -> Result<Stream> {
     })
 }
 
-fn required_str<'a>(req: &'a Request, field: &str, path: &str) -> Result<&'a str> {
-    match req.str(field)? {
-        Some(s) => Ok(s),
-        None => {
-            let mut v = Violations::new();
-            v.not_null(&None::<()>, path);
-            v.finish()?;
-            Err(EngineError::validation(format!("{field} is required")))
-        }
-    }
-}
-
-fn limit(req: &Request, path: &str, max: i64, default: i64) -> Result<usize> {
+/// The Limit member, checked into `v` (1..=max); `default` when absent.
+fn limit(req: &Request, v: &mut Violations, path: &str, max: i64, default: usize) -> Result<usize> {
     let l = req.int("Limit")?;
-    let mut v = Violations::new();
     v.at_least(l, path, 1);
     v.at_most(l, path, max);
-    v.finish()?;
-    Ok(l.unwrap_or(default) as usize)
+    Ok(l.and_then(|l| usize::try_from(l).ok())
+        .filter(|l| *l >= 1)
+        .map_or(default, |l| l.min(default)))
 }
 
 pub fn list_streams(engine: &Engine, req: &Request) -> Result<Json> {
-    let limit = limit(req, "limit", 100, 100)?;
     let table_filter = req.str("TableName")?;
     let start = req.str("ExclusiveStartStreamArn")?;
+    let mut v = Violations::new();
+    if table_filter.is_some() {
+        v.table_ref(table_filter, "tableName");
+    }
+    if let Some(arn) = start {
+        v.length(arn, "exclusiveStartStreamArn", ARN_LEN.0, ARN_LEN.1);
+    }
+    let limit = limit(req, &mut v, "limit", 100, 100)?;
+    v.finish()?;
+    if let Some(arn) = start {
+        if parse_stream_arn(arn).is_none() {
+            return Err(EngineError::validation(format!(
+                "Invalid ExclusiveStartStreamArn: {arn}"
+            )));
+        }
+    }
     let tables: Vec<std::sync::Arc<Table>> = match table_filter {
         Some(name) => vec![engine.table(name).ok_or_else(|| {
             EngineError::not_found(format!(
@@ -154,14 +172,14 @@ pub fn list_streams(engine: &Engine, req: &Request) -> Result<Json> {
             ));
         }
     }
-    let skip = match start {
-        Some(arn) => all
-            .iter()
-            .position(|(a, _, _)| a == arn)
-            .map_or(0, |i| i + 1),
-        None => 0,
-    };
-    let page: Vec<_> = all.iter().skip(skip).take(limit).collect();
+    // In ARN order, so that a page starts after ExclusiveStartStreamArn even when that stream
+    // has gone since (its table deleted).
+    all.sort();
+    let rest: Vec<_> = all
+        .iter()
+        .filter(|(arn, _, _)| start.is_none_or(|s| arn.as_str() > s))
+        .collect();
+    let page = &rest[..rest.len().min(limit)];
     let mut out = Map::new();
     out.insert(
         "Streams".into(),
@@ -173,7 +191,7 @@ pub fn list_streams(engine: &Engine, req: &Request) -> Result<Json> {
                 .collect(),
         ),
     );
-    if skip + page.len() < all.len() {
+    if page.len() < rest.len() {
         if let Some((arn, _, _)) = page.last() {
             out.insert("LastEvaluatedStreamArn".into(), json!(arn));
         }
@@ -181,11 +199,47 @@ pub fn list_streams(engine: &Engine, req: &Request) -> Result<Json> {
     Ok(Json::Object(out))
 }
 
+/// A member that names a stream ARN, or a shard id, checked into `v`.
+fn check_len(v: &mut Violations, value: Option<&str>, path: &str, (min, max): (usize, usize)) {
+    if let Some(s) = value {
+        v.length(s, path, min, max);
+    }
+}
+
 pub fn describe_stream(engine: &Engine, req: &Request) -> Result<Json> {
-    let arn = required_str(req, "StreamArn", "streamArn")?;
-    let limit = limit(req, "limit", 100, 100)?;
+    let arn = req.str("StreamArn")?;
     let start = req.str("ExclusiveStartShardId")?;
-    let s = resolve(engine, arn)?;
+    let filter = req
+        .object("ShardFilter")?
+        .map(|f| Request::from_map(f.clone()));
+    let mut v = Violations::new();
+    v.not_null(&arn, "streamArn");
+    check_len(&mut v, arn, "streamArn", ARN_LEN);
+    check_len(&mut v, start, "exclusiveStartShardId", SHARD_ID_LEN);
+    let limit = limit(req, &mut v, "limit", 100, 100)?;
+    let mut parent = None;
+    if let Some(f) = &filter {
+        let (kind, shard) = (f.str("Type")?, f.str("ShardId")?);
+        v.one_of(kind, "shardFilter.type", &["CHILD_SHARDS"]);
+        check_len(&mut v, shard, "shardFilter.shardId", SHARD_ID_LEN);
+        parent = Some((kind, shard));
+    }
+    v.finish()?;
+    let parent = match parent {
+        Some((Some(_), Some(shard))) => Some(shard),
+        Some((None, _)) => {
+            return Err(EngineError::validation(
+                "ShardFilter Type is required: the only filter is CHILD_SHARDS",
+            ))
+        }
+        Some((Some(kind), None)) => {
+            return Err(EngineError::validation(format!(
+                "ShardFilter ShardId is required when its Type is {kind}"
+            )))
+        }
+        None => None,
+    };
+    let s = resolve(engine, arn.unwrap_or_default())?;
     let id = s.table.meta.id;
     let mut shards = Vec::new();
     for shard in 0..SHARDS {
@@ -204,14 +258,20 @@ pub fn describe_stream(engine: &Engine, req: &Request) -> Result<Json> {
         }
         shards.push((sid, Json::Object(range)));
     }
-    let skip = match start {
-        Some(sid) => shards
-            .iter()
-            .position(|(s, _)| s == sid)
-            .map_or(0, |i| i + 1),
-        None => 0,
-    };
-    let page: Vec<_> = shards.iter().skip(skip).take(limit).collect();
+    if let Some(parent) = parent {
+        if !shards.iter().any(|(sid, _)| sid == parent) {
+            return Err(shard_not_found(parent));
+        }
+        // The log's shards never split: no shard has children.
+        shards.clear();
+    }
+    // Shard ids sort in shard order; a page starts after ExclusiveStartShardId, whether or not
+    // that shard exists.
+    let rest: Vec<_> = shards
+        .iter()
+        .filter(|(sid, _)| start.is_none_or(|st| sid.as_str() > st))
+        .collect();
+    let page = &rest[..rest.len().min(limit)];
     let mut desc = Map::new();
     desc.insert("StreamArn".into(), json!(s.arn));
     desc.insert("StreamLabel".into(), json!(s.epoch.label));
@@ -238,7 +298,7 @@ pub fn describe_stream(engine: &Engine, req: &Request) -> Result<Json> {
                 .collect(),
         ),
     );
-    if skip + page.len() < shards.len() {
+    if page.len() < rest.len() {
         if let Some((sid, _)) = page.last() {
             desc.insert("LastEvaluatedShardId".into(), json!(sid));
         }
@@ -246,86 +306,70 @@ pub fn describe_stream(engine: &Engine, req: &Request) -> Result<Json> {
     Ok(json!({ "StreamDescription": desc }))
 }
 
-/// The position a shard iterator reads from next.
-struct Iter {
-    arn: String,
-    shard: u16,
-    position: u64,
-    issued_ms: u64,
+fn shard_not_found(shard_id: &str) -> EngineError {
+    EngineError::not_found(format!(
+        "Requested resource not found: Shard does not exist: {shard_id}"
+    ))
 }
 
-impl Iter {
-    fn encode(&self) -> String {
-        let raw = format!(
-            "v1|{}|{}|{}|{}",
-            self.shard, self.position, self.issued_ms, self.arn
-        );
-        B64.encode(raw)
-    }
-
-    fn decode(token: &str) -> Option<Iter> {
-        let raw = String::from_utf8(B64.decode(token).ok()?).ok()?;
-        let mut parts = raw.splitn(5, '|');
-        if parts.next()? != "v1" {
-            return None;
-        }
-        Some(Iter {
-            shard: parts.next()?.parse().ok()?,
-            position: parts.next()?.parse().ok()?,
-            issued_ms: parts.next()?.parse().ok()?,
-            arn: parts.next()?.to_owned(),
-        })
-    }
-}
+const ITERATOR_TYPES: [&str; 4] = [
+    "TRIM_HORIZON",
+    "LATEST",
+    "AT_SEQUENCE_NUMBER",
+    "AFTER_SEQUENCE_NUMBER",
+];
 
 pub fn get_shard_iterator(engine: &Engine, req: &Request) -> Result<Json> {
     let arn = req.str("StreamArn")?;
     let shard_id = req.str("ShardId")?;
     let kind = req.str("ShardIteratorType")?;
+    let seq = req.str("SequenceNumber")?;
     let mut v = Violations::new();
     v.not_null(&arn, "streamArn");
+    check_len(&mut v, arn, "streamArn", ARN_LEN);
     v.not_null(&shard_id, "shardId");
+    check_len(&mut v, shard_id, "shardId", SHARD_ID_LEN);
     v.not_null(&kind, "shardIteratorType");
-    v.one_of(
-        kind,
-        "shardIteratorType",
-        &[
-            "TRIM_HORIZON",
-            "LATEST",
-            "AT_SEQUENCE_NUMBER",
-            "AFTER_SEQUENCE_NUMBER",
-        ],
-    );
+    v.one_of(kind, "shardIteratorType", &ITERATOR_TYPES);
+    check_len(&mut v, seq, "sequenceNumber", SEQUENCE_NUMBER_LEN);
     v.finish()?;
     let (Some(arn), Some(shard_id), Some(kind)) = (arn, shard_id, kind) else {
         return Err(EngineError::validation(
             "StreamArn, ShardId and ShardIteratorType are required",
         ));
     };
-    let seq = req.str("SequenceNumber")?;
+    let by_number = matches!(kind, "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER");
+    if by_number != seq.is_some() {
+        return Err(EngineError::validation(format!(
+            "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and a \
+             SequenceNumber or (2) TRIM_HORIZON or LATEST and no SequenceNumber. Request \
+             specified {kind} and {} SequenceNumber.",
+            if seq.is_some() { "a" } else { "no" }
+        )));
+    }
+    if let Some(seq) = seq {
+        if !seq.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(EngineError::validation(format!(
+                "Invalid SequenceNumber: {seq} (sequence numbers are decimal digits)"
+            )));
+        }
+    }
     let s = resolve(engine, arn)?;
-    let shard = s.shard_of_id(shard_id).ok_or_else(|| {
-        EngineError::not_found(format!(
-            "Requested resource not found: Shard does not exist: {shard_id}"
-        ))
-    })?;
+    let shard = s
+        .shard_of_id(shard_id)
+        .ok_or_else(|| shard_not_found(shard_id))?;
     let first = s.first_position(engine, shard);
-    let position = match kind {
-        "TRIM_HORIZON" => first,
-        "LATEST" => (engine.log().last_seq() + 1).clamp(first, s.end()),
-        _ => {
-            let Some(seq) = seq else {
-                return Err(EngineError::validation(format!(
-                    "Must specify a SequenceNumber when ShardIteratorType is {kind}"
-                )));
-            };
+    let position = match (kind, seq) {
+        ("TRIM_HORIZON", _) => first,
+        ("LATEST", _) => (engine.log().last_seq() + 1).clamp(first, s.end()),
+        (_, Some(seq)) => {
             let n = parse_seq(seq)
-                .ok_or_else(|| EngineError::validation(format!("Invalid SequenceNumber: {seq}")))?;
-            if n < s.epoch.start_seq || n >= s.end() {
-                return Err(EngineError::validation(format!(
-                    "Invalid SequenceNumber: {seq} is not in shard {shard_id}"
-                )));
-            }
+                .filter(|n| *n >= s.epoch.start_seq && *n < s.end())
+                .ok_or_else(|| {
+                    EngineError::validation(format!(
+                        "Invalid SequenceNumber: {seq} is not in shard {shard_id}"
+                    ))
+                })?;
             if n < first {
                 return Err(EngineError::TrimmedDataAccess(format!(
                     "Attempted to access data that has been trimmed: sequence number {seq} is \
@@ -335,51 +379,39 @@ pub fn get_shard_iterator(engine: &Engine, req: &Request) -> Result<Json> {
             if kind == "AT_SEQUENCE_NUMBER" {
                 n
             } else {
-                n + 1
+                n.saturating_add(1)
             }
         }
+        (_, None) => first,
     };
-    let it = Iter {
+    let it = ShardIterator {
         arn: s.arn,
         shard,
         position,
         issued_ms: now_ms(),
     };
-    Ok(json!({ "ShardIterator": it.encode() }))
+    let key = IteratorKey::of(engine)?;
+    Ok(json!({ "ShardIterator": it.encode(&key)? }))
 }
 
 pub fn get_records(engine: &Engine, req: &Request) -> Result<Json> {
     let token = req.str("ShardIterator")?;
     let mut v = Violations::new();
     v.not_null(&token, "shardIterator");
-    if let Some(t) = token {
-        if t.len() > 2048 {
-            v.add(
-                Some(t),
-                "shardIterator",
-                "Member must have length less than or equal to 2048",
-            );
-        }
-    }
-    let limit = {
-        let l = req.int("Limit")?;
-        v.at_least(l, "limit", 1);
-        v.at_most(l, "limit", 1000);
-        l.unwrap_or(1000) as usize
-    };
+    check_len(&mut v, token, "shardIterator", (1, 2048));
+    let limit = limit(req, &mut v, "limit", 1000, 1000)?;
     v.finish()?;
-    let token = token.unwrap_or_default();
-    let it = Iter::decode(token).ok_or_else(|| EngineError::validation("Invalid ShardIterator"))?;
+    let key = IteratorKey::of(engine)?;
+    let it = ShardIterator::decode(token.unwrap_or_default(), &key)
+        .ok_or_else(|| EngineError::validation("Invalid ShardIterator"))?;
     let now = now_ms();
     if now.saturating_sub(it.issued_ms) > ITERATOR_TTL_MS {
-        return Err(EngineError::ExpiredIterator(format!(
-            "Iterator expired. The iterator was created at time {} while right now it is {} \
-             which is further in the future than the tolerated delay of {ITERATOR_TTL_MS} \
-             milliseconds.",
-            it.issued_ms, now
-        )));
+        return Err(expired(it.issued_ms, now));
     }
     let s = resolve(engine, &it.arn)?;
+    if usize::from(it.shard) >= usize::from(SHARDS) {
+        return Err(EngineError::validation("Invalid ShardIterator"));
+    }
     let first = s.first_position(engine, it.shard);
     if it.position < first {
         return Err(EngineError::TrimmedDataAccess(
@@ -402,7 +434,7 @@ pub fn get_records(engine: &Engine, req: &Request) -> Result<Json> {
         }
         bytes += size;
         out.push(json);
-        next = r.seq + 1;
+        next = r.seq.saturating_add(1);
     }
     let mut body = Map::new();
     body.insert("Records".into(), Json::Array(out));
@@ -413,14 +445,23 @@ pub fn get_records(engine: &Engine, req: &Request) -> Result<Json> {
             .read(id, it.shard, next, s.end(), 1)?
             .is_empty();
     if !closed_and_done {
-        let it = Iter {
+        let it = ShardIterator {
             position: next,
             issued_ms: now,
             ..it
         };
-        body.insert("NextShardIterator".into(), json!(it.encode()));
+        body.insert("NextShardIterator".into(), json!(it.encode(&key)?));
     }
     Ok(Json::Object(body))
+}
+
+/// DynamoDB Streams' answer for an iterator used more than 15 minutes after it was handed out.
+fn expired(issued_ms: u64, now: u64) -> EngineError {
+    EngineError::ExpiredIterator(format!(
+        "Iterator expired. The iterator was created at time {issued_ms} while right now it is \
+         {now} which is further in the future than the tolerated delay of {ITERATOR_TTL_MS} \
+         milliseconds."
+    ))
 }
 
 /// A log record in the exact JSON shape of DynamoDB Streams, and its size.
@@ -467,4 +508,107 @@ pub fn stream_record(engine: &Engine, s: &Stream, r: &LogRecord) -> (Json, usize
         );
     }
     (Json::Object(rec), size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::LogConfig;
+    use crate::store::EngineConfig;
+    use crate::Durability;
+
+    fn open(dir: &std::path::Path) -> Engine {
+        Engine::open(EngineConfig {
+            data_dir: dir.to_path_buf(),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            durability: Durability::Fsync,
+            log: LogConfig::default(),
+        })
+        .expect("open engine")
+    }
+
+    fn call(e: &Engine, op: &str, body: Json) -> Result<Json> {
+        let streams = [
+            "ListStreams",
+            "DescribeStream",
+            "GetShardIterator",
+            "GetRecords",
+        ];
+        let bytes = body.to_string();
+        let out = if streams.contains(&op) {
+            e.call_streams(op, bytes.as_bytes())
+        } else {
+            e.call(op, bytes.as_bytes())
+        }
+        .expect("known operation")?;
+        e.syncer().wait_blocking(out.ticket)?;
+        Ok(serde_json::from_slice(&out.body.into_bytes()).expect("JSON"))
+    }
+
+    /// An iterator of the stream's first shard, and the stream's ARN.
+    fn first_iterator(e: &Engine) -> (String, String) {
+        let arn = call(e, "ListStreams", json!({}))
+            .expect("list")
+            .pointer("/Streams/0/StreamArn")
+            .and_then(Json::as_str)
+            .expect("a stream")
+            .to_owned();
+        let desc = call(e, "DescribeStream", json!({"StreamArn": arn})).expect("describe");
+        let shard = desc
+            .pointer("/StreamDescription/Shards/0/ShardId")
+            .and_then(Json::as_str)
+            .expect("a shard")
+            .to_owned();
+        let it = call(
+            e,
+            "GetShardIterator",
+            json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+        )
+        .expect("iterator");
+        (it["ShardIterator"].as_str().expect("token").to_owned(), arn)
+    }
+
+    #[test]
+    fn iterators_expire_after_15_minutes_and_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let token = {
+            let e = open(dir.path());
+            call(
+                &e,
+                "CreateTable",
+                json!({
+                    "TableName": "events",
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "KEYS_ONLY"}
+                }),
+            )
+            .expect("create");
+            let (token, arn) = first_iterator(&e);
+            let key = IteratorKey::of(&e).expect("key");
+            let old = ShardIterator {
+                arn,
+                shard: 0,
+                position: 0,
+                issued_ms: now_ms() - ITERATOR_TTL_MS - 1000,
+            };
+            let err = call(
+                &e,
+                "GetRecords",
+                json!({"ShardIterator": old.encode(&key).expect("encode")}),
+            )
+            .expect_err("expired");
+            assert_eq!(err.code(), "ExpiredIteratorException");
+            assert!(err.to_string().starts_with("Iterator expired."), "{err}");
+            e.shutdown().expect("shutdown");
+            token
+        };
+        // The key is kept in the data directory: an iterator handed out before a restart is
+        // still good after it.
+        let e = open(dir.path());
+        let page = call(&e, "GetRecords", json!({"ShardIterator": token})).expect("records");
+        assert!(page["NextShardIterator"].is_string(), "{page}");
+    }
 }

@@ -92,7 +92,8 @@ fn check_capacity_bounds(t: &Throughput) -> Result<()> {
     Ok(())
 }
 
-fn read_stream_spec(req: &Request) -> Result<Option<(bool, Option<String>)>> {
+/// StreamSpecification of CreateTable (`creating`) or UpdateTable, whose messages differ.
+fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<(bool, Option<String>)>> {
     let Some(s) = req.object("StreamSpecification")? else {
         return Ok(None);
     };
@@ -109,14 +110,18 @@ fn read_stream_spec(req: &Request) -> Result<Option<(bool, Option<String>)>> {
     v.finish()?;
     let enabled = enabled.unwrap_or(false);
     if enabled && view.is_none() {
-        return Err(EngineError::validation(
-            "One or more parameter values were invalid: You must specify a StreamViewType when you enable a stream",
-        ));
+        return Err(EngineError::validation(if creating {
+            "One or more parameter values were invalid: Table is being created with a stream enabled, UpdateViewType is required"
+        } else {
+            "One or more parameter values were invalid: If stream is being enabled then UpdateViewType is required"
+        }));
     }
     if !enabled && view.is_some() {
-        return Err(EngineError::validation(
-            "One or more parameter values were invalid: You cannot specify a StreamViewType when you disable a stream",
-        ));
+        return Err(EngineError::validation(if creating {
+            "One or more parameter values were invalid: Table is being created with a stream disabled, UpdateViewType should not be specified"
+        } else {
+            "One or more parameter values were invalid: If stream is being disabled, then UpdateViewType must not be specified"
+        }));
     }
     Ok(Some((enabled, view)))
 }
@@ -318,7 +323,7 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         }));
     }
 
-    let stream = read_stream_spec(req)?.map(|(enabled, view)| StreamSpec {
+    let stream = read_stream_spec(req, true)?.map(|(enabled, view)| StreamSpec {
         enabled,
         label: enabled.then(|| stream_label(None)),
         view_type: view,
@@ -394,28 +399,19 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
     Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), "CREATING")}))
 }
 
+/// CreateTable's Tags, with TagResource's rules.
 fn read_tags(req: &Request) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for t in req.array("Tags")?.into_iter().flatten() {
-        let t = Request::from_map(t.as_object().cloned().unwrap_or_default());
-        let k = t.str("Key")?;
-        let val = t.str("Value")?;
-        let mut v = Violations::new();
-        v.not_null(&k, "tags.member.key");
-        v.not_null(&val, "tags.member.value");
-        v.finish()?;
-        out.push((
-            k.unwrap_or_default().to_owned(),
-            val.unwrap_or_default().to_owned(),
-        ));
+    match req.array("Tags")? {
+        Some(list) => super::tags::read_tags(list),
+        None => Ok(Vec::new()),
     }
-    Ok(out)
 }
 
+/// The TableName of an operation on an existing table: a name or the table's ARN.
 pub(crate) fn table_name(req: &Request) -> Result<String> {
     let name = req.str("TableName")?;
     let mut v = Violations::new();
-    v.table_name(name, "tableName");
+    v.table_ref(name, "tableName");
     v.finish()?;
     Ok(name.unwrap_or_default().to_owned())
 }
@@ -468,7 +464,20 @@ pub fn delete_table(engine: &Engine, req: &Request) -> Result<Json> {
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
         )));
     }
-    let desc = table.describe(engine.region(), engine.account(), "DELETING");
+    let mut desc = table.describe(engine.region(), engine.account(), "DELETING");
+    // DeleteTable's description leaves out the schema: no KeySchema, AttributeDefinitions,
+    // CreationDateTime or index list.
+    if let Some(d) = desc.as_object_mut() {
+        for field in [
+            "KeySchema",
+            "AttributeDefinitions",
+            "CreationDateTime",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+        ] {
+            d.remove(field);
+        }
+    }
     engine.remove_table(&table)?;
     tracing::info!(table = %name, "deleted table");
     Ok(json!({"TableDescription": desc}))
@@ -481,7 +490,7 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
     v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
     let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
     v.finish()?;
-    let stream = read_stream_spec(req)?;
+    let stream = read_stream_spec(req, false)?;
     let sse = read_sse_spec(req)?;
     let protection = req.bool("DeletionProtectionEnabled")?;
     let table_class = req.str("TableClass")?;
@@ -585,14 +594,15 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
         let currently = meta.stream.as_ref().is_some_and(|s| s.enabled);
         if enabled && currently {
             return Err(EngineError::validation(format!(
-                "Table already has an enabled stream: {}",
-                table.arn(engine.region(), engine.account())
+                "Table already has an enabled stream: TableName: {}",
+                table.meta.name
             )));
         }
         if !enabled && !currently {
-            return Err(EngineError::validation(
-                "Table already has no enabled stream",
-            ));
+            return Err(EngineError::validation(format!(
+                "Table has no stream to disable: TableName: {}",
+                table.meta.name
+            )));
         }
         let previous = meta.stream.as_ref().and_then(|s| s.label.clone());
         let label = if enabled {

@@ -21,6 +21,8 @@ use crate::store::{Engine, Mutation};
 use crate::value::{item_size, item_to_json, Item};
 
 const MAX_ACTIONS: usize = 100;
+/// The aggregate size of the items a TransactGetItems reads may not exceed 4 MB.
+const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
 /// How long a ClientRequestToken makes a retried TransactWriteItems idempotent.
 pub const TOKEN_TTL: Duration = Duration::from_secs(600);
 
@@ -351,9 +353,18 @@ pub fn transact_get_items(engine: &Engine, req: &Request) -> Result<Outcome> {
     let guards = engine.lock_items(gets.iter().map(|(t, k, _)| (t.as_ref(), k.as_slice())));
     let mut responses = Vec::with_capacity(gets.len());
     let mut units: Vec<(String, f64)> = Vec::new();
+    let mut total = 0usize;
     for (table, key, projection) in &gets {
-        let item = engine.get_item(table, key)?;
-        let size = item.as_ref().map(item_size).unwrap_or(0);
+        let stored = engine.get_stored(table, key)?;
+        let size = stored.as_ref().map(|s| s.size()).unwrap_or(0);
+        // Checked before the item is decoded, so an oversized answer is never built.
+        total = total.saturating_add(size);
+        if total > MAX_TRANSACTION_BYTES {
+            return Err(EngineError::validation(
+                "The aggregate size of the items in the transaction exceeded 4 MB",
+            ));
+        }
+        let item = stored.map(|s| s.decode()).transpose()?;
         let u = 2.0 * super::read_units(size, true);
         match units.iter_mut().find(|(n, _)| *n == table.meta.name) {
             Some((_, x)) => *x += u,
