@@ -34,6 +34,8 @@ pub struct EngineConfig {
     pub account_id: String,
     pub durability: Durability,
     pub log: LogConfig,
+    /// Table files fjall keeps open (its descriptor cache); `None`: fjall's default.
+    pub max_cached_files: Option<usize>,
 }
 
 /// One change to one item, as the write path records it.
@@ -74,7 +76,12 @@ impl Engine {
                 config.data_dir.display()
             ))
         })?;
-        let db = Database::builder(config.data_dir.join("db")).open()?;
+        let mut builder = Database::builder(config.data_dir.join("db"));
+        if let Some(n) = config.max_cached_files {
+            // fjall refuses fewer than 10.
+            builder = builder.max_cached_files(Some(n.max(10)));
+        }
+        let db = builder.open()?;
         let catalog = db.keyspace(CATALOG, KeyspaceCreateOptions::default)?;
         let next_id = match catalog.get(NEXT_ID)? {
             Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
