@@ -10,7 +10,9 @@
 //!   connection with no request for `server.idle_timeout_secs` is closed. A request being
 //!   handled has no time limit here.
 //! - A request line or header block too large for hyper (its 400 KiB buffer, 100 headers, a
-//!   64 KiB URI) is answered 400 with a DynamoDB-shaped body instead of hyper's bare 431/414.
+//!   64 KiB URI) is answered 400 with a DynamoDB-shaped body instead of hyper's bare 431/414,
+//!   and what the client is still sending is read and dropped for a moment before the socket
+//!   closes, so that the answer is not lost to a connection reset.
 //! - Shutdown stops accepting, closes idle connections, lets requests in progress finish for up
 //!   to `server.shutdown_grace_secs`, then returns (the caller flushes the engine).
 
@@ -159,6 +161,10 @@ async fn serve_connection(
                 if let Err(e) = result {
                     tracing::debug!("connection ended: {e}");
                 }
+                let refused = conn.linger.lock().take();
+                if let Some(socket) = refused {
+                    linger(socket).await;
+                }
                 return;
             }
             () = tokio::time::sleep_until(deadline.into()) => {
@@ -182,6 +188,30 @@ async fn serve_connection(
             }
         }
     }
+}
+
+/// After a refusal: ends the answer with FIN, then reads and drops what the client still sends
+/// (a little while, a few MB), so that closing does not reset the connection under the answer.
+async fn linger(socket: std::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    let Ok(mut socket) = TcpStream::from_std(socket) else {
+        return;
+    };
+    let _ = socket.shutdown().await;
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(n) = socket.read(&mut scratch).await {
+            seen = seen.saturating_add(n);
+            if n == 0 || seen > 8 * 1024 * 1024 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Waiting for (the rest of) a request head.
@@ -218,6 +248,9 @@ struct Conn {
     evicted: AtomicBool,
     /// Wakes the connection's task: eviction, or a phase change that brings the deadline closer.
     wake: Notify,
+    /// A second handle on the socket, taken when a request head was refused: the connection's
+    /// task lingers on it after hyper lets go (see [`linger`]).
+    linger: Mutex<Option<std::net::TcpStream>>,
 }
 
 impl Conn {
@@ -303,6 +336,7 @@ impl Registry {
             served: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             wake: Notify::new(),
+            linger: Mutex::new(None),
         });
         self.open.lock().insert(conn.id, conn.clone());
         conn
@@ -421,6 +455,9 @@ impl AsyncWrite for Tracked {
         if HYPER_REFUSALS.iter().any(|line| buf.starts_with(line)) {
             if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 self.replacement = Some((oversized_head_answer(), 0));
+                if let Ok(fd) = std::os::fd::AsFd::as_fd(&self.inner).try_clone_to_owned() {
+                    *self.conn.linger.lock() = Some(std::net::TcpStream::from(fd));
+                }
                 // The refusal counts as written; the replacement goes out in its place.
                 let _ = self.poll_replacement(cx)?;
                 return Poll::Ready(Ok(end + 4));
