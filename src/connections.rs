@@ -142,8 +142,7 @@ async fn serve_connection(
         let busy = Busy::start(service_conn.clone(), service_clock.clone());
         let mut router = router.clone();
         async move {
-            let response =
-                tower_service::Service::call(&mut router, request.map(Body::new)).await;
+            let response = tower_service::Service::call(&mut router, request.map(Body::new)).await;
             drop(busy);
             response
         }

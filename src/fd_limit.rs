@@ -42,9 +42,7 @@ pub fn raise_and_divide(configured_connections: usize) -> FdBudget {
         hard.to_string()
     };
     if limit > before {
-        tracing::info!(
-            "open-file limit raised from {before} to {limit} (hard limit {hard_text})"
-        );
+        tracing::info!("open-file limit raised from {before} to {limit} (hard limit {hard_text})");
     } else {
         tracing::info!("open-file limit {limit} (hard limit {hard_text})");
     }

@@ -77,12 +77,12 @@ fn unknown_keys_in_the_config_file_stop_the_start() {
 #[test]
 fn environment_variables_are_checked_and_still_work() {
     // A typo under a known section is an error naming it.
-    let (code, stderr) =
-        serve_expecting_exit(&[], &[("TRIBUTARY_STORAGE__DURABILTY", "buffered")]);
+    let (code, stderr) = serve_expecting_exit(&[], &[("TRIBUTARY_STORAGE__DURABILTY", "buffered")]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("durabilty"), "{stderr}");
     // A bad value is an error too.
-    let (code, stderr) = serve_expecting_exit(&[], &[("TRIBUTARY_SERVER__MAX_CONNECTIONS", "lots")]);
+    let (code, stderr) =
+        serve_expecting_exit(&[], &[("TRIBUTARY_SERVER__MAX_CONNECTIONS", "lots")]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.to_lowercase().contains("max_connections"),

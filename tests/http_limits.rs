@@ -216,11 +216,15 @@ async fn gzip_and_deflate_requests() {
     for (encoding, body) in [
         (
             "gzip",
-            gzip(br#"{"TableName":"zipped","Item":{"pk":{"S":"g"},"sk":{"N":"1"},"v":{"S":"gz"}}}"#),
+            gzip(
+                br#"{"TableName":"zipped","Item":{"pk":{"S":"g"},"sk":{"N":"1"},"v":{"S":"gz"}}}"#,
+            ),
         ),
         (
             "deflate",
-            zlib(br#"{"TableName":"zipped","Item":{"pk":{"S":"d"},"sk":{"N":"1"},"v":{"S":"df"}}}"#),
+            zlib(
+                br#"{"TableName":"zipped","Item":{"pk":{"S":"d"},"sk":{"N":"1"},"v":{"S":"df"}}}"#,
+            ),
         ),
     ] {
         let r = post(
@@ -273,7 +277,11 @@ fn unknown_encodings_and_broken_streams_are_errors() {
         ("br", good.clone(), "Unsupported Content-Encoding 'br'"),
         ("gzip, deflate", good.clone(), "Only one Content-Encoding"),
         ("gzip", put.to_vec(), "not a valid gzip stream"),
-        ("gzip", good[..good.len() - 1].to_vec(), "not a valid gzip stream"),
+        (
+            "gzip",
+            good[..good.len() - 1].to_vec(),
+            "not a valid gzip stream",
+        ),
         ("gzip", junk, "not a valid gzip stream"),
         ("gzip", Vec::new(), "empty"),
         ("deflate", put.to_vec(), "not a valid deflate stream"),

@@ -84,8 +84,7 @@ fn cors_preflight_and_headers() {
     assert!(headers.contains_key("x-amzn-requestid"));
 
     // OPTIONS without Origin is not a preflight: DynamoDB's 404.
-    let (status, _, body) =
-        http_request(server.addr, "OPTIONS", "/", &[], b"").expect("options");
+    let (status, _, body) = http_request(server.addr, "OPTIONS", "/", &[], b"").expect("options");
     assert_eq!(status, 404);
     assert_eq!(body, b"<UnknownOperationException/>\n");
 

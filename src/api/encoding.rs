@@ -312,23 +312,44 @@ mod tests {
     fn inflates_gzip_members_and_zlib() {
         let mut two = gzip(b"{\"a\":");
         two.extend(gzip(b"1}"));
-        assert_eq!(inflate(Coding::Gzip, &two, 100).expect("gzip"), b"{\"a\":1}");
-        assert_eq!(inflate(Coding::Deflate, &zlib(b"{}"), 100).expect("zlib"), b"{}");
+        assert_eq!(
+            inflate(Coding::Gzip, &two, 100).expect("gzip"),
+            b"{\"a\":1}"
+        );
+        assert_eq!(
+            inflate(Coding::Deflate, &zlib(b"{}"), 100).expect("zlib"),
+            b"{}"
+        );
     }
 
     #[test]
     fn broken_streams_are_errors() {
         let good = gzip(b"{}");
         let cut = &good[..good.len() - 1];
-        assert!(matches!(inflate(Coding::Gzip, cut, 100), Err(BodyError::Encoding(_))));
+        assert!(matches!(
+            inflate(Coding::Gzip, cut, 100),
+            Err(BodyError::Encoding(_))
+        ));
         let mut junk = good.clone();
         junk.extend_from_slice(b"junk");
-        assert!(matches!(inflate(Coding::Gzip, &junk, 100), Err(BodyError::Encoding(_))));
-        assert!(matches!(inflate(Coding::Gzip, b"", 100), Err(BodyError::Encoding(_))));
-        assert!(matches!(inflate(Coding::Gzip, b"{}", 100), Err(BodyError::Encoding(_))));
+        assert!(matches!(
+            inflate(Coding::Gzip, &junk, 100),
+            Err(BodyError::Encoding(_))
+        ));
+        assert!(matches!(
+            inflate(Coding::Gzip, b"", 100),
+            Err(BodyError::Encoding(_))
+        ));
+        assert!(matches!(
+            inflate(Coding::Gzip, b"{}", 100),
+            Err(BodyError::Encoding(_))
+        ));
         let mut z = zlib(b"{}");
         z.extend_from_slice(&zlib(b"{}"));
-        assert!(matches!(inflate(Coding::Deflate, &z, 100), Err(BodyError::Encoding(_))));
+        assert!(matches!(
+            inflate(Coding::Deflate, &z, 100),
+            Err(BodyError::Encoding(_))
+        ));
     }
 
     #[test]
@@ -339,7 +360,10 @@ mod tests {
             inflate(Coding::Gzip, &bomb, 1000),
             Err(BodyError::TooLarge { inflated: true })
         );
-        assert_eq!(inflate(Coding::Gzip, &bomb, 1 << 20).map(|v| v.len()), Ok(1 << 20));
+        assert_eq!(
+            inflate(Coding::Gzip, &bomb, 1 << 20).map(|v| v.len()),
+            Ok(1 << 20)
+        );
     }
 
     #[test]

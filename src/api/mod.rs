@@ -80,11 +80,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// `POST /`: the target header says which protocol and operation. The body is read here
 /// (16 MB at most, inflated if compressed) and the answer compressed if the client accepts it.
-async fn post_root(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn post_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
