@@ -173,11 +173,10 @@ async fn serve_connection(
                 }
             }
             () = conn.wake.notified() => {
-                if conn.evicted.swap(false, Ordering::Relaxed) {
-                    if conn.phase() != BUSY {
-                        tracing::debug!("closing an idle connection to make room");
-                        return;
-                    }
+                // A connection that turned busy since it was picked stays.
+                if conn.evicted.swap(false, Ordering::Relaxed) && conn.phase() != BUSY {
+                    tracing::debug!("closing an idle connection to make room");
+                    return;
                 }
             }
             changed = stop.changed(), if !stopping => {
