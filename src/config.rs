@@ -1,5 +1,7 @@
 //! Configuration: the embedded `config/default.toml` < a config file < `TRIBUTARY_*`
-//! environment variables < command-line flags (figment layering).
+//! environment variables < command-line flags (figment layering). Unknown keys are errors
+//! naming the key (a typo must not silently leave a default in force); environment variables
+//! whose first key is not a setting (`TRIBUTARY_ENDPOINT`, the CLI's) are not configuration.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ use tributary_engine::Durability;
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub region: String,
     pub listen: SocketAddr,
@@ -26,9 +29,56 @@ pub struct Config {
     pub log: LogConfig,
     pub functions: FunctionsConfig,
     pub replication: ReplicationConfig,
+    pub server: ServerConfig,
+}
+
+/// The top-level keys of [`Config`]: `TRIBUTARY_*` variables are read only under these.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "region",
+    "listen",
+    "data_dir",
+    "account_id",
+    "worker_threads",
+    "storage",
+    "change_log",
+    "ttl",
+    "log",
+    "functions",
+    "replication",
+    "server",
+];
+
+/// Client connections (`[server]`); see `crate::connections`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Connections open at once; at the limit a new one closes the longest-idle one. Lowered
+    /// at start when the open-file limit cannot hold it.
+    pub max_connections: usize,
+    /// Seconds a client has to send a whole request head (from connecting, or from the first
+    /// byte of a following request).
+    pub header_read_timeout_secs: f64,
+    /// Seconds a keep-alive connection may wait for its next request.
+    pub idle_timeout_secs: f64,
+    /// Seconds a DynamoDB request body (up to 16 MB) may take to arrive.
+    pub body_read_timeout_secs: f64,
+    /// Seconds requests in progress get to finish at shutdown.
+    pub shutdown_grace_secs: f64,
+}
+
+impl ServerConfig {
+    /// Seconds as a duration; negative, NaN or huge values are clamped.
+    pub fn secs(v: f64) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(if v.is_finite() {
+            v.clamp(0.001, 1e9)
+        } else {
+            1e9
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReplicationConfig {
     /// NATS servers (`nats://host:port`); none: this region replicates nothing.
     pub nats: Vec<String>,
@@ -46,6 +96,7 @@ pub struct ReplicationConfig {
 
 /// A global table declared in the config file (`[[replication.tables]]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GlobalTableDecl {
     pub name: String,
     /// `name:TYPE`, e.g. `pk:S`.
@@ -58,6 +109,7 @@ pub struct GlobalTableDecl {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FunctionsConfig {
     /// Invocations that may run at once, across all functions (Lambda's concurrency limit):
     /// past it, Invoke answers TooManyRequestsException and mappings wait (both counted as
@@ -69,17 +121,20 @@ pub struct FunctionsConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     pub durability: Durability,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TtlConfig {
     /// Seconds between sweeps that delete expired items.
     pub sweep_interval_secs: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeLogConfig {
     /// Hours a change-log record is kept (DynamoDB Streams: 24).
     pub retention_hours: f64,
@@ -90,6 +145,7 @@ pub struct ChangeLogConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub filter: String,
 }
@@ -136,7 +192,11 @@ impl Config {
             }
             fig = fig.merge(Toml::file(f));
         }
-        fig.merge(Env::prefixed("TRIBUTARY_").split("__"))
+        let env = Env::prefixed("TRIBUTARY_").split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or("");
+            TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+        });
+        fig.merge(env)
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)
@@ -154,6 +214,38 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8000");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.storage.durability, Durability::Fsync);
+    }
+
+    #[test]
+    fn top_level_keys_are_the_settings() {
+        let c = Config::load(None, &Overrides::default()).expect("defaults");
+        let json = serde_json::to_value(&c).expect("json");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut expected = TOP_LEVEL_KEYS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (text, key) in [
+            ("[storage]\ndurabilty = \"buffered\"\n", "durabilty"),
+            ("regoin = \"eu-west-1\"\n", "regoin"),
+            ("[server]\nmax_conections = 5\n", "max_conections"),
+            ("[sever]\nmax_connections = 5\n", "sever"),
+        ] {
+            let f = dir.path().join("c.toml");
+            std::fs::write(&f, text).expect("write");
+            let e = Config::load(Some(&f), &Overrides::default()).expect_err(text);
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tributary_runtime::functions::{FunctionConfig, Functions};
 use tributary_runtime::mappings::{MappingConfig, Mappings};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeclaredFunction {
     pub name: String,
     /// The component (or a zip holding it).

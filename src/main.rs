@@ -2,7 +2,9 @@
 
 mod api;
 mod config;
+mod connections;
 mod declared;
+mod fd_limit;
 mod function_cli;
 mod replication;
 mod server;

@@ -1,4 +1,5 @@
-//! `tributary serve`: open the engine, bind the port, serve until SIGINT/SIGTERM.
+//! `tributary serve`: raise the open-file limit, open the engine, bind the port, serve (see
+//! `crate::connections`) until SIGINT/SIGTERM, then flush the engine.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,11 +7,12 @@ use std::time::Duration;
 use tributary_engine::{Engine, EngineConfig};
 
 use crate::api::{self, auth::AcceptAll, AppState};
-use crate::config::Config;
+use crate::config::{Config, ServerConfig};
 
 pub async fn serve(config: Config) -> Result<(), String> {
     // First, so that everything started below records into it.
     let metrics = install_metrics();
+    let fds = crate::fd_limit::raise_and_divide(config.server.max_connections);
     let data_dir =
         std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     let engine_config = EngineConfig {
@@ -23,6 +25,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             retention: Duration::from_secs_f64(config.change_log.retention_hours.max(0.0) * 3600.0),
             trim_every: Duration::from_secs_f64(config.change_log.trim_interval_secs.max(0.1)),
         },
+        max_cached_files: Some(fds.cached_files),
     };
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
         .await
@@ -37,9 +40,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         data_dir.display()
     );
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener =
+        bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let functions_engine = engine.clone();
     let max_concurrency = config.functions.max_concurrency;
@@ -83,6 +85,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         auth: Box::new(AcceptAll),
         local_addr,
         metrics,
+        body_read_timeout: ServerConfig::secs(config.server.body_read_timeout_secs),
     });
     tracing::info!(
         region = %config.region,
@@ -91,10 +94,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
     );
     spawn_ttl_sweeper(engine.clone(), config.ttl.sweep_interval_secs);
     spawn_index_backfiller(engine.clone());
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    let limits = crate::connections::Limits {
+        max_connections: fds.max_connections,
+        header_read_timeout: ServerConfig::secs(config.server.header_read_timeout_secs),
+        idle_timeout: ServerConfig::secs(config.server.idle_timeout_secs),
+        shutdown_grace: ServerConfig::secs(config.server.shutdown_grace_secs),
+    };
+    crate::connections::serve(listener, api::router(state), limits, shutdown_signal()).await;
     drop(replication);
     tracing::info!("shutting down: flushing data to disk");
     engine
@@ -102,6 +108,19 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("flush on shutdown failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listening socket, with a backlog deep enough for bursts of connections (those beyond
+/// `server.max_connections` wait there).
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Deletes expired items (tables with time to live enabled) every `interval_secs`.

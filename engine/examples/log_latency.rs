@@ -31,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         account_id: "000000000000".into(),
         durability: Durability::Fsync,
         log: LogConfig::default(),
+        max_cached_files: None,
     })?);
     let create = json!({
         "TableName": "latency",

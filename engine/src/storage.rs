@@ -34,7 +34,12 @@ pub(crate) struct Storage {
 impl Storage {
     /// Opens (recovering the journal) the database under the data directory.
     pub(crate) fn open(config: &EngineConfig) -> Result<Storage> {
-        let db = Database::builder(config.data_dir.join("db")).open()?;
+        let mut builder = Database::builder(config.data_dir.join("db"));
+        if let Some(n) = config.max_cached_files {
+            // fjall refuses fewer than 10.
+            builder = builder.max_cached_files(Some(n.max(10)));
+        }
+        let db = builder.open()?;
         let catalog = db.keyspace(CATALOG, KeyspaceCreateOptions::default)?;
         let log = ChangeLog::keyspace(&db)?;
         Ok(Storage {

@@ -39,6 +39,8 @@ pub struct EngineConfig {
     pub account_id: String,
     pub durability: Durability,
     pub log: LogConfig,
+    /// Table files fjall keeps open (its descriptor cache); `None`: fjall's default.
+    pub max_cached_files: Option<usize>,
 }
 
 /// One change to one item, as the write path records it.

@@ -15,6 +15,7 @@ fn open(dir: &std::path::Path, log: LogConfig) -> Engine {
         account_id: "000000000000".into(),
         durability: Durability::Fsync,
         log,
+        max_cached_files: None,
     })
     .expect("open engine")
 }

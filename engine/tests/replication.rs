@@ -19,6 +19,7 @@ fn region(dir: &std::path::Path, name: &str) -> Arc<Engine> {
             account_id: "000000000000".into(),
             durability: Durability::Buffered,
             log: Default::default(),
+            max_cached_files: None,
         })
         .expect("engine"),
     );

@@ -10,6 +10,7 @@ fn open(dir: &std::path::Path, durability: Durability) -> Engine {
         account_id: "000000000000".into(),
         durability,
         log: Default::default(),
+        max_cached_files: None,
     })
     .expect("open engine")
 }

@@ -343,6 +343,7 @@ fn main() -> Result<()> {
         account_id: "000000000000".into(),
         durability: Durability::Fsync,
         log: LogConfig::default(),
+        max_cached_files: None,
     })?);
     let runtime = Arc::new(Runtime::new(db.clone())?);
     let functions = Arc::new(Functions::open(runtime.clone(), 64)?);

@@ -38,6 +38,7 @@ fn engine(dir: &std::path::Path) -> Arc<Engine> {
             account_id: "000000000000".into(),
             durability: Durability::Fsync,
             log: Default::default(),
+            max_cached_files: None,
         })
         .expect("engine"),
     )

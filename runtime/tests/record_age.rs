@@ -46,6 +46,7 @@ fn records_past_their_age_go_to_the_destination() {
             account_id: "000000000000".into(),
             durability: Durability::Fsync,
             log: Default::default(),
+            max_cached_files: None,
         })
         .expect("engine"),
     );

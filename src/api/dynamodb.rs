@@ -1,28 +1,32 @@
 //! The DynamoDB JSON 1.0 protocol: runs an operation on the engine, waits for durability,
 //! and maps engine errors to DynamoDB's `__type`s. The only place errors become HTTP.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use std::net::SocketAddr;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value as Json};
 use tributary_engine::value::item_to_json;
 use tributary_engine::{EngineError, Outcome};
 
+use super::encoding::BodyError;
 use super::AppState;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const DYNAMODB_NS: &str = "com.amazonaws.dynamodb.v20120810";
 const CORAL_NS: &str = "com.amazon.coral.service";
 
-/// Answers one operation of the DynamoDB or DynamoDB Streams protocol; `result` is the
-/// engine's (`None`: unknown operation).
+/// Answers one operation (`op`, from `target`) of the DynamoDB or DynamoDB Streams protocol;
+/// `result` is the engine's (`None`: unknown operation).
 pub async fn respond(
     state: &AppState,
+    target: &str,
     op: &str,
     result: Option<Result<Outcome, EngineError>>,
 ) -> Response {
     let started = std::time::Instant::now();
     let Some(result) = result else {
-        return unknown_operation();
+        return unknown_operation(target);
     };
     let result = match result {
         Ok(outcome) => state
@@ -76,13 +80,94 @@ fn engine_error(e: EngineError) -> Response {
     error_response(status, &format!("{ns}#{code}"), &message, extra)
 }
 
-pub fn unknown_operation() -> Response {
+/// `UnknownOperationException`, naming what `X-Amz-Target` asked for.
+pub fn unknown_operation(target: &str) -> Response {
+    let message = if target.is_empty() {
+        "Missing X-Amz-Target header: it names the operation, e.g. DynamoDB_20120810.ListTables"
+            .to_owned()
+    } else {
+        // Bounded: the header can be as long as the request head allows.
+        let shown: String = target.chars().take(256).collect();
+        format!("Unknown operation: {shown}")
+    };
     error_response(
         StatusCode::BAD_REQUEST,
         &format!("{CORAL_NS}#UnknownOperationException"),
-        "",
+        &message,
         None,
     )
+}
+
+/// DescribeEndpoints: this server is the endpoint. `Address` is the host the client used
+/// (its `Host` header, as DynamoDB names its regional endpoint), else the listening address;
+/// DynamoDB's cache period, 1,440 minutes.
+pub fn describe_endpoints(headers: &HeaderMap, local_addr: SocketAddr, body: &[u8]) -> Response {
+    if let Err(e) = tributary_engine::request::Request::parse(body) {
+        return engine_error(e);
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| local_addr.to_string());
+    json_response(
+        StatusCode::OK,
+        &json!({"Endpoints": [{"Address": host, "CachePeriodInMinutes": 1440}]}),
+    )
+}
+
+/// The answer when a request body cannot be read (see [`BodyError`]).
+pub fn body_error(e: &BodyError, timeout: std::time::Duration) -> Response {
+    let max = super::encoding::MAX_REQUEST_BYTES;
+    let mut response = match e {
+        // DynamoDB refuses bodies over 16 MB with 413.
+        BodyError::TooLarge { inflated: false } => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("{DYNAMODB_NS}#ValidationException"),
+            &format!("Request size exceeds the maximum allowed size of {max} bytes"),
+            None,
+        ),
+        BodyError::TooLarge { inflated: true } => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("{DYNAMODB_NS}#ValidationException"),
+            &format!("Decompressed request size exceeds the maximum allowed size of {max} bytes"),
+            None,
+        ),
+        // DynamoDB answers an unknown Content-Encoding or a broken stream with a 500.
+        BodyError::Encoding(message) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("{DYNAMODB_NS}#InternalServerError"),
+            message,
+            None,
+        ),
+        BodyError::Incomplete(message) => error_response(
+            StatusCode::BAD_REQUEST,
+            &format!("{CORAL_NS}#SerializationException"),
+            &format!("The request body could not be read: {message}"),
+            None,
+        ),
+        BodyError::Timeout => error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!("{CORAL_NS}#RequestTimeoutException"),
+            &format!(
+                "The request body did not arrive within {} seconds",
+                timeout.as_secs_f64()
+            ),
+            None,
+        ),
+    };
+    if matches!(e, BodyError::Timeout | BodyError::Incomplete(_)) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// An error body; `extra` is a field some errors carry (`Item`, `CancellationReasons`).
@@ -133,7 +218,7 @@ pub fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
 }
 
 /// A request id in the shape DynamoDB uses (52 upper-case alphanumerics).
-fn request_id() -> String {
+pub fn request_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let a = uuid::Uuid::new_v4().as_u128();
     let b = uuid::Uuid::new_v4().as_u128();

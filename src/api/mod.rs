@@ -1,17 +1,21 @@
 //! The HTTP API: one port serving the DynamoDB and DynamoDB Streams JSON 1.0 protocols
 //! (`POST /` with `X-Amz-Target`), the Lambda REST API (`/2015-03-31/...`), a health check
-//! (`GET /`) and Prometheus metrics (`GET /metrics`).
+//! (`GET /`) and Prometheus metrics (`GET /metrics`). Every answer carries DynamoDB's `Server`
+//! header; CORS is `cors.rs`, request and response encodings `encoding.rs`.
 
 pub mod auth;
+pub mod cors;
 pub mod dynamodb;
+pub mod encoding;
 pub mod lambda;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -31,6 +35,8 @@ pub struct AppState {
     pub local_addr: SocketAddr,
     /// Renders the metrics for `GET /metrics` (None when no recorder could be installed).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// How long a DynamoDB request body may take to arrive (`server.body_read_timeout_secs`).
+    pub body_read_timeout: Duration,
 }
 
 /// Largest Lambda API request body (a CreateFunction with a 50 MB zip, base64-encoded).
@@ -42,7 +48,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         // Function code arrives in the request body (base64): Lambda accepts about 70 MB.
         .merge(lambda::routes().layer(axum::extract::DefaultBodyLimit::max(LAMBDA_BODY_LIMIT)))
+        .layer(axum::middleware::from_fn(cors::layer))
+        .layer(axum::middleware::map_response(server_header))
         .with_state(state)
+}
+
+/// DynamoDB's `Server` header, on every answer.
+async fn server_header(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::SERVER, HeaderValue::from_static("Server"));
+    response
 }
 
 /// `GET /`: 200 `healthy: <addr>`, or 503 `degraded: <reason>` while the storage cannot take
@@ -70,17 +86,29 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// `POST /`: the target header says which protocol and operation.
-async fn post_root(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// `POST /`: the target header says which protocol and operation. The body is read here
+/// (16 MB at most, inflated if compressed) and the answer compressed if the client accepts it.
+async fn post_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    match state.auth.authenticate(&headers, &body) {
+    let response = match encoding::read_request(&headers, body, state.body_read_timeout).await {
+        Ok(body) => dispatch(&state, &headers, target, &body).await,
+        Err(e) => {
+            tracing::debug!(target, error = ?e, "request body refused");
+            dynamodb::body_error(&e, state.body_read_timeout)
+        }
+    };
+    match encoding::accepted_coding(&headers) {
+        Some(coding) => encoding::compress_response(response, coding).await,
+        None => response,
+    }
+}
+
+/// Runs one DynamoDB or DynamoDB Streams operation.
+async fn dispatch(state: &AppState, headers: &HeaderMap, target: &str, body: &[u8]) -> Response {
+    match state.auth.authenticate(headers, body) {
         Ok(caller) => tracing::trace!(access_key = ?caller.access_key, target, "request"),
         Err(e) => {
             return dynamodb::error_response(
@@ -93,7 +121,7 @@ async fn post_root(
     }
     match target.split_once('.') {
         Some(("DynamoDB_20120810", "UpdateTable"))
-            if !state.replication && mentions_replica_updates(&body) =>
+            if !state.replication && mentions_replica_updates(body) =>
         {
             dynamodb::error_response(
                 StatusCode::BAD_REQUEST,
@@ -102,13 +130,16 @@ async fn post_root(
                 None,
             )
         }
+        Some(("DynamoDB_20120810", "DescribeEndpoints")) => {
+            dynamodb::describe_endpoints(headers, state.local_addr, body)
+        }
         Some(("DynamoDB_20120810", op)) => {
-            dynamodb::respond(&state, op, state.engine.call(op, &body)).await
+            dynamodb::respond(state, target, op, state.engine.call(op, body)).await
         }
         Some(("DynamoDBStreams_20120810", op)) => {
-            dynamodb::respond(&state, op, state.engine.call_streams(op, &body)).await
+            dynamodb::respond(state, target, op, state.engine.call_streams(op, body)).await
         }
-        _ => dynamodb::unknown_operation(),
+        _ => dynamodb::unknown_operation(target),
     }
 }
 

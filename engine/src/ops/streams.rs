@@ -524,6 +524,7 @@ mod tests {
             account_id: "000000000000".into(),
             durability: Durability::Fsync,
             log: LogConfig::default(),
+            max_cached_files: None,
         })
         .expect("open engine")
     }
