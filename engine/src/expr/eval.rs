@@ -110,12 +110,53 @@ fn begins_with(v: &AttributeValue, prefix: &AttributeValue) -> bool {
     }
 }
 
-/// Evaluates a condition; an absent item is an empty item.
+/// Evaluates a condition; an absent item is an empty item. AND, OR and NOT are walked with
+/// an explicit stack (left to right, short-circuiting), so any tree depth is fine.
 pub fn eval(cond: &Cond, item: &Item) -> bool {
+    enum Step<'a> {
+        Eval(&'a Cond),
+        Not,
+        /// The right operand of an AND / OR, once the left one is known.
+        And(&'a Cond),
+        Or(&'a Cond),
+    }
+    let mut steps = vec![Step::Eval(cond)];
+    let mut value = false;
+    while let Some(step) = steps.pop() {
+        match step {
+            Step::Eval(Cond::And(a, b)) => {
+                steps.push(Step::And(b));
+                steps.push(Step::Eval(a));
+            }
+            Step::Eval(Cond::Or(a, b)) => {
+                steps.push(Step::Or(b));
+                steps.push(Step::Eval(a));
+            }
+            Step::Eval(Cond::Not(a)) => {
+                steps.push(Step::Not);
+                steps.push(Step::Eval(a));
+            }
+            Step::Eval(c) => value = eval_simple(c, item),
+            Step::Not => value = !value,
+            Step::And(b) => {
+                if value {
+                    steps.push(Step::Eval(b));
+                }
+            }
+            Step::Or(b) => {
+                if !value {
+                    steps.push(Step::Eval(b));
+                }
+            }
+        }
+    }
+    value
+}
+
+/// A comparison or function (never AND, OR or NOT).
+fn eval_simple(cond: &Cond, item: &Item) -> bool {
     match cond {
-        Cond::And(a, b) => eval(a, item) && eval(b, item),
-        Cond::Or(a, b) => eval(a, item) || eval(b, item),
-        Cond::Not(c) => !eval(c, item),
+        Cond::And(..) | Cond::Or(..) | Cond::Not(..) => eval(cond, item),
         Cond::Exists(p) => resolve(item, p).is_some(),
         Cond::NotExists(p) => resolve(item, p).is_none(),
         Cond::AttrType(p, t) => match (resolve(item, p), operand(item, t)) {
