@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::hash::Hash;
 
 use super::ast::{CmpOp, Cond, Elem, Operand, Path};
 use crate::number::Number;
@@ -37,8 +39,13 @@ pub fn compare(a: &AttributeValue, b: &AttributeValue) -> Option<Ordering> {
 /// Deep equality; sets compare as sets.
 pub fn equals(a: &AttributeValue, b: &AttributeValue) -> bool {
     use AttributeValue as V;
-    fn same_set<T: PartialEq>(x: &[T], y: &[T]) -> bool {
-        x.len() == y.len() && x.iter().all(|e| y.contains(e))
+    /// Linear: sets may have a great many elements.
+    fn same_set<T: Hash + Eq>(x: &[T], y: &[T]) -> bool {
+        if x.len() != y.len() {
+            return false;
+        }
+        let y: HashSet<&T> = y.iter().collect();
+        x.iter().all(|e| y.contains(e))
     }
     match (a, b) {
         (V::Ss(x), V::Ss(y)) => same_set(x, y),

@@ -229,6 +229,32 @@ fn deep_update_expressions_are_validation_errors() {
     assert!(Projection::parse(&format!("a{}", ".b".repeat(31)), &input).is_ok());
 }
 
+#[test]
+fn huge_sets_compare_add_and_delete_in_linear_time() {
+    let set =
+        |from: usize, to: usize| AttributeValue::Ss((from..to).map(|i| i.to_string()).collect());
+    let v: Values = [
+        (":a".to_owned(), set(0, 40_000)),
+        (":b".to_owned(), set(20_000, 60_000)),
+    ]
+    .into_iter()
+    .collect();
+    let input = ExprInput::new(None, Some(&v));
+    let mut it: Item = [("s".to_owned(), set(0, 40_000))].into_iter().collect();
+    let c = Condition::parse("s = :a AND s <> :b", ExprKind::Condition, &input).unwrap();
+    assert!(c.eval(&it).unwrap());
+    Update::parse("ADD s :b", &input)
+        .unwrap()
+        .apply(&mut it)
+        .unwrap();
+    assert_eq!(it["s"], set(0, 60_000));
+    Update::parse("DELETE s :a", &input)
+        .unwrap()
+        .apply(&mut it)
+        .unwrap();
+    assert_eq!(it["s"], set(40_000, 60_000));
+}
+
 /// An expression of random shape, nested up to `depth` levels: what a fuzzer would send.
 fn arb_condition(depth: u32) -> impl Strategy<Value = String> {
     let leaf = prop_oneof![

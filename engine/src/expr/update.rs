@@ -6,6 +6,9 @@
 //! indexes. On an item that does not exist yet, REMOVE of a path whose parent is missing is
 //! ignored (on an existing item it is an invalid path).
 
+use std::collections::HashSet;
+use std::hash::Hash;
+
 use super::ast::{Action, Elem, Operand, Path};
 use super::eval::{equals, resolve};
 use crate::error::{EngineError, Result};
@@ -151,9 +154,11 @@ fn remove_at(item: &mut Item, path: &Path) -> Result<()> {
     }
 }
 
-fn union<T: PartialEq + Clone>(mut a: Vec<T>, b: &[T]) -> Vec<T> {
+/// `a` then the elements of `b` it lacks (linear: sets may have a great many elements).
+fn union<T: Hash + Eq + Clone>(mut a: Vec<T>, b: &[T]) -> Vec<T> {
+    let mut seen: HashSet<T> = a.iter().cloned().collect();
     for x in b {
-        if !a.contains(x) {
+        if seen.insert(x.clone()) {
             a.push(x.clone());
         }
     }
@@ -175,7 +180,8 @@ fn add_value(current: Option<&AttributeValue>, v: &AttributeValue) -> Result<Att
 /// `None`: the set became empty and the attribute goes away.
 fn delete_value(current: &AttributeValue, v: &AttributeValue) -> Result<Option<AttributeValue>> {
     use AttributeValue as V;
-    fn minus<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
+    fn minus<T: Hash + Eq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
+        let b: HashSet<&T> = b.iter().collect();
         a.iter().filter(|x| !b.contains(x)).cloned().collect()
     }
     let out = match (current, v) {

@@ -128,13 +128,14 @@ pub fn projection(req: &Request, input: &ExprInput) -> Result<Option<Projection>
     }
     if let Some(list) = req.array("AttributesToGet")? {
         let mut names = Vec::with_capacity(list.len());
+        let mut seen = std::collections::HashSet::with_capacity(list.len());
         for v in list {
             let s = v.as_str().ok_or_else(|| {
                 EngineError::serialization(
                     "Unexpected value type in payload: AttributesToGet must be a list of strings",
                 )
             })?;
-            if names.iter().any(|n: &String| n == s) {
+            if !seen.insert(s) {
                 return Err(EngineError::validation(format!(
                     "One or more parameter values were invalid: Duplicate value in attribute name: {s}"
                 )));
