@@ -100,7 +100,7 @@ fn contains(haystack: &AttributeValue, needle: &AttributeValue) -> bool {
     use AttributeValue as V;
     match (haystack, needle) {
         (V::S(h), V::S(n)) => h.contains(n.as_str()),
-        (V::B(h), V::B(n)) => n.is_empty() || h.windows(n.len()).any(|w| w == n.as_slice()),
+        (V::B(h), V::B(n)) => memchr::memmem::find(h, n).is_some(),
         (V::Ss(h), V::S(n)) => h.contains(n),
         (V::Ns(h), V::N(n)) => h.contains(n),
         (V::Bs(h), V::B(n)) => h.contains(n),

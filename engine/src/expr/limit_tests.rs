@@ -255,6 +255,25 @@ fn huge_sets_compare_add_and_delete_in_linear_time() {
     assert_eq!(it["s"], set(40_000, 60_000));
 }
 
+#[test]
+fn contains_on_large_binaries_is_linear() {
+    // A 400 KB attribute and a 200 KB needle that matches nowhere until the very end: a
+    // window scan compares 10^10 bytes.
+    let mut hay = vec![0u8; 400 * 1024];
+    hay.push(1);
+    let mut needle = vec![0u8; 200 * 1024];
+    needle.push(1);
+    let v: Values = [(":n".to_owned(), AttributeValue::B(needle))]
+        .into_iter()
+        .collect();
+    let input = ExprInput::new(None, Some(&v));
+    let it: Item = [("b".to_owned(), AttributeValue::B(hay))]
+        .into_iter()
+        .collect();
+    let c = Condition::parse("contains(b, :n)", ExprKind::Filter, &input).unwrap();
+    assert!(c.eval(&it).unwrap());
+}
+
 /// An expression of random shape, nested up to `depth` levels: what a fuzzer would send.
 fn arb_condition(depth: u32) -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
