@@ -169,7 +169,8 @@ impl Update {
         Ok(Update { actions })
     }
 
-    /// Applies the update to a stored item.
+    /// Applies the update to `item`, as to a stored item (a REMOVE whose parent is missing is
+    /// an invalid path); UpdateItem uses [`Update::apply_to`].
     pub fn apply(&self, item: &mut Item) -> Result<()> {
         update::apply(&self.actions, item, true).map(|_| ())
     }
