@@ -211,7 +211,8 @@ async fn logical_operators_precedence_and_parentheses() {
             "flag = :f AND num = :nine OR num = :ten AND NOT flag = :f",
             true,
         ),
-        ("((((num = :ten))))", true),
+        // (Redundant pairs such as `((num = :ten))` are rejected: tests/hardening_expr.rs.)
+        ("((num = :ten) AND (flag <> :f))", true),
         (
             "num = :ten AND (flag = :f OR (num = :nine OR NOT flag = :f))",
             true,

@@ -26,6 +26,13 @@ impl Request {
             Json::Object(Map::new())
         } else {
             serde_json::from_slice(bytes).map_err(|e| {
+                // serde_json stops at 128 levels of nesting; a well-formed request nests that
+                // deep only with AttributeValues, far past DynamoDB's 32 levels.
+                if e.to_string().starts_with("recursion limit exceeded") {
+                    return EngineError::validation(
+                        "Nesting Levels have exceeded supported limits",
+                    );
+                }
                 EngineError::serialization(format!(
                     "Start of structure or map found where not expected: {e}"
                 ))

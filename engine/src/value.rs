@@ -1,6 +1,7 @@
 //! The DynamoDB item model: attribute values, items, their wire JSON and their sizes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::Hash;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -228,9 +229,10 @@ impl AttributeValue {
     }
 }
 
-fn has_duplicates<T: PartialEq>(v: &[T]) -> bool {
-    // Sets are small in practice; a quadratic check avoids requiring Hash/Ord.
-    v.iter().enumerate().any(|(i, a)| v[..i].contains(a))
+/// Linear: a 16 MB request can hold a set of a million elements.
+fn has_duplicates<T: Hash + Eq>(v: &[T]) -> bool {
+    let mut seen = HashSet::with_capacity(v.len());
+    !v.iter().all(|x| seen.insert(x))
 }
 
 fn decode_b64(s: &str) -> Result<Vec<u8>> {
@@ -340,6 +342,21 @@ mod tests {
         ] {
             assert!(AttributeValue::from_json(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn huge_sets_are_checked_in_linear_time() {
+        // A 16 MB request holds sets of about a million elements: a quadratic duplicate
+        // check would take hours (here, minutes).
+        let many: Vec<String> = (0..60_000).map(|i| i.to_string()).collect();
+        assert!(AttributeValue::from_json(&json!({"SS": many})).is_ok());
+        assert!(AttributeValue::from_json(&json!({"NS": many})).is_ok());
+        let mut dup = many.clone();
+        dup.push("59999".into());
+        assert!(AttributeValue::from_json(&json!({"SS": dup})).is_err());
+        let mut dup = many;
+        dup.push("5.9999e4".into());
+        assert!(AttributeValue::from_json(&json!({"NS": dup})).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 use crate::value::AttributeValue;
 
 /// One step of a document path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Elem {
     Attr(String),
     Index(usize),

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::hash::Hash;
 
 use super::ast::{CmpOp, Cond, Elem, Operand, Path};
 use crate::number::Number;
@@ -37,8 +39,13 @@ pub fn compare(a: &AttributeValue, b: &AttributeValue) -> Option<Ordering> {
 /// Deep equality; sets compare as sets.
 pub fn equals(a: &AttributeValue, b: &AttributeValue) -> bool {
     use AttributeValue as V;
-    fn same_set<T: PartialEq>(x: &[T], y: &[T]) -> bool {
-        x.len() == y.len() && x.iter().all(|e| y.contains(e))
+    /// Linear: sets may have a great many elements.
+    fn same_set<T: Hash + Eq>(x: &[T], y: &[T]) -> bool {
+        if x.len() != y.len() {
+            return false;
+        }
+        let y: HashSet<&T> = y.iter().collect();
+        x.iter().all(|e| y.contains(e))
     }
     match (a, b) {
         (V::Ss(x), V::Ss(y)) => same_set(x, y),
@@ -93,7 +100,7 @@ fn contains(haystack: &AttributeValue, needle: &AttributeValue) -> bool {
     use AttributeValue as V;
     match (haystack, needle) {
         (V::S(h), V::S(n)) => h.contains(n.as_str()),
-        (V::B(h), V::B(n)) => n.is_empty() || h.windows(n.len()).any(|w| w == n.as_slice()),
+        (V::B(h), V::B(n)) => memchr::memmem::find(h, n).is_some(),
         (V::Ss(h), V::S(n)) => h.contains(n),
         (V::Ns(h), V::N(n)) => h.contains(n),
         (V::Bs(h), V::B(n)) => h.contains(n),
@@ -110,12 +117,53 @@ fn begins_with(v: &AttributeValue, prefix: &AttributeValue) -> bool {
     }
 }
 
-/// Evaluates a condition; an absent item is an empty item.
+/// Evaluates a condition; an absent item is an empty item. AND, OR and NOT are walked with
+/// an explicit stack (left to right, short-circuiting), so any tree depth is fine.
 pub fn eval(cond: &Cond, item: &Item) -> bool {
+    enum Step<'a> {
+        Eval(&'a Cond),
+        Not,
+        /// The right operand of an AND / OR, once the left one is known.
+        And(&'a Cond),
+        Or(&'a Cond),
+    }
+    let mut steps = vec![Step::Eval(cond)];
+    let mut value = false;
+    while let Some(step) = steps.pop() {
+        match step {
+            Step::Eval(Cond::And(a, b)) => {
+                steps.push(Step::And(b));
+                steps.push(Step::Eval(a));
+            }
+            Step::Eval(Cond::Or(a, b)) => {
+                steps.push(Step::Or(b));
+                steps.push(Step::Eval(a));
+            }
+            Step::Eval(Cond::Not(a)) => {
+                steps.push(Step::Not);
+                steps.push(Step::Eval(a));
+            }
+            Step::Eval(c) => value = eval_simple(c, item),
+            Step::Not => value = !value,
+            Step::And(b) => {
+                if value {
+                    steps.push(Step::Eval(b));
+                }
+            }
+            Step::Or(b) => {
+                if !value {
+                    steps.push(Step::Eval(b));
+                }
+            }
+        }
+    }
+    value
+}
+
+/// A comparison or function (never AND, OR or NOT).
+fn eval_simple(cond: &Cond, item: &Item) -> bool {
     match cond {
-        Cond::And(a, b) => eval(a, item) && eval(b, item),
-        Cond::Or(a, b) => eval(a, item) || eval(b, item),
-        Cond::Not(c) => !eval(c, item),
+        Cond::And(..) | Cond::Or(..) | Cond::Not(..) => eval(cond, item),
         Cond::Exists(p) => resolve(item, p).is_some(),
         Cond::NotExists(p) => resolve(item, p).is_none(),
         Cond::AttrType(p, t) => match (resolve(item, p), operand(item, t)) {

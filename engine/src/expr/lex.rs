@@ -1,10 +1,15 @@
 //! Tokens of the expression language.
+//!
+//! Tokenizing never fails: a character that starts no token becomes an [`Tok::Unknown`] token,
+//! so the parser reports it as DynamoDB does, as a syntax error at that token with its
+//! neighbours as the "near" text (`Syntax error; token: "_", near: "SET _a"`).
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tok {
-    /// A bare word: attribute name, function name or keyword (AND, SET, ...).
+    /// A bare word: attribute name, function name or keyword (AND, SET, ...). Starts with an
+    /// ASCII letter, goes on with letters, digits and `_`.
     Ident(String),
-    /// `#name` placeholder (without the `#`... kept whole for messages).
+    /// `#name` placeholder (kept whole, `#` included, for messages).
     Name(String),
     /// `:value` placeholder (kept whole).
     Value(String),
@@ -24,6 +29,8 @@ pub enum Tok {
     Ge,
     Plus,
     Minus,
+    /// A character that starts no token (`_`, `$`, a lone `#` or `:`, ...).
+    Unknown(String),
     Eof,
 }
 
@@ -39,15 +46,26 @@ impl Tok {
     pub fn is_keyword(&self, kw: &str) -> bool {
         matches!(self, Tok::Ident(s) if s.eq_ignore_ascii_case(kw))
     }
+
+    /// A comparison operator (`=`, `<>`, `<`, `<=`, `>`, `>=`).
+    pub fn is_comparator(&self) -> bool {
+        matches!(
+            self,
+            Tok::Eq | Tok::Ne | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge
+        )
+    }
 }
 
-/// Splits an expression into tokens. An unexpected character becomes an error at its offset.
-pub fn tokenize(src: &str) -> Result<Vec<Token>, usize> {
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Splits an expression into tokens, ending with [`Tok::Eof`].
+pub fn tokenize(src: &str) -> Vec<Token> {
     let bytes = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
+    while let Some(&c) = bytes.get(i) {
         if c.is_ascii_whitespace() {
             i += 1;
             continue;
@@ -55,19 +73,15 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, usize> {
         let start = i;
         let word_end = |from: usize| {
             let mut j = from;
-            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+            while bytes.get(j).copied().is_some_and(is_word_byte) {
                 j += 1;
             }
             j
         };
         let tok = match c {
-            b'#' | b':' => {
-                let end = word_end(i + 1);
-                if end == i + 1 {
-                    return Err(i);
-                }
-                i = end;
-                let text = src[start..end].to_owned();
+            b'#' | b':' if bytes.get(i + 1).copied().is_some_and(is_word_byte) => {
+                i = word_end(i + 1);
+                let text = src[start..i].to_owned();
                 if c == b'#' {
                     Tok::Name(text)
                 } else {
@@ -75,14 +89,12 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, usize> {
                 }
             }
             b'0'..=b'9' => {
-                let mut j = i;
-                while j < bytes.len() && bytes[j].is_ascii_digit() {
-                    j += 1;
+                while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
                 }
-                i = j;
-                Tok::Int(src[start..j].to_owned())
+                Tok::Int(src[start..i].to_owned())
             }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
+            c if c.is_ascii_alphabetic() => {
                 i = word_end(i);
                 Tok::Ident(src[start..i].to_owned())
             }
@@ -103,7 +115,10 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, usize> {
                     (b'.', _) => (Tok::Dot, 1),
                     (b'+', _) => (Tok::Plus, 1),
                     (b'-', _) => (Tok::Minus, 1),
-                    _ => return Err(i),
+                    _ => {
+                        let ch = src[i..].chars().next().unwrap_or(' ');
+                        (Tok::Unknown(ch.to_string()), ch.len_utf8())
+                    }
                 };
                 i += len;
                 t
@@ -116,22 +131,21 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, usize> {
         start: src.len(),
         end: src.len(),
     });
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn toks(s: &str) -> Vec<Tok> {
+        tokenize(s).into_iter().map(|t| t.tok).collect()
+    }
+
     #[test]
     fn tokenizes_every_kind() {
-        let toks: Vec<Tok> = tokenize("a.b[3] <> :v AND #n>=size(x)")
-            .unwrap()
-            .into_iter()
-            .map(|t| t.tok)
-            .collect();
         assert_eq!(
-            toks,
+            toks("a.b[3] <> :v AND #n>=size(x)"),
             vec![
                 Tok::Ident("a".into()),
                 Tok::Dot,
@@ -151,7 +165,32 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert_eq!(tokenize("a = $").unwrap_err(), 4);
-        assert!(tokenize("# = :").is_err());
+    }
+
+    #[test]
+    fn characters_that_start_no_token_are_unknown_tokens() {
+        assert_eq!(toks("a = $")[2], Tok::Unknown("$".into()));
+        assert_eq!(
+            toks("# = :"),
+            vec![
+                Tok::Unknown("#".into()),
+                Tok::Eq,
+                Tok::Unknown(":".into()),
+                Tok::Eof
+            ]
+        );
+        // Bare words start with a letter: `_a` is `_` then `a`.
+        assert_eq!(
+            toks("_a1_"),
+            vec![Tok::Unknown("_".into()), Tok::Ident("a1_".into()), Tok::Eof]
+        );
+        // Placeholders may start with a digit or `_`.
+        assert_eq!(
+            toks("#_1 :9")[..2],
+            [Tok::Name("#_1".into()), Tok::Value(":9".into())]
+        );
+        let t = tokenize("a é");
+        assert_eq!(t[1].tok, Tok::Unknown("é".into()));
+        assert_eq!((t[1].start, t[1].end), (2, 4));
     }
 }

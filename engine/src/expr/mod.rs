@@ -141,7 +141,8 @@ impl Condition {
 }
 
 pub(crate) fn parse_condition(expr: &str, kind: ExprKind, input: &ExprInput) -> Result<ast::Cond> {
-    let mut p = parse::Parser::new(expr, input).map_err(|m| kind.invalid(m))?;
+    let mut p =
+        parse::Parser::new(expr, input, parse::Mode::Condition).map_err(|m| kind.invalid(m))?;
     let cond = p.condition().map_err(|m| kind.invalid(m))?;
     p.expect_end().map_err(|m| kind.invalid(m))?;
     if let Some(e) = p.condition_error() {
@@ -159,7 +160,8 @@ pub struct Update {
 impl Update {
     pub fn parse(expr: &str, input: &ExprInput) -> Result<Update> {
         let kind = ExprKind::Update;
-        let mut p = parse::Parser::new(expr, input).map_err(|m| kind.invalid(m))?;
+        let mut p =
+            parse::Parser::new(expr, input, parse::Mode::Update).map_err(|m| kind.invalid(m))?;
         let actions = p.update().map_err(|m| kind.invalid(m))?;
         if let Some(e) = p.update_error() {
             return Err(kind.invalid(e));
@@ -167,8 +169,28 @@ impl Update {
         Ok(Update { actions })
     }
 
+    /// Applies the update to `item`, as to a stored item (a REMOVE whose parent is missing is
+    /// an invalid path); UpdateItem uses [`Update::apply_to`].
     pub fn apply(&self, item: &mut Item) -> Result<()> {
-        update::apply(&self.actions, item)
+        update::apply(&self.actions, item, true).map(|_| ())
+    }
+
+    /// UpdateItem's new item: `old` (the stored item, if any) updated, or the item made of
+    /// `key` when there was none.
+    pub fn apply_to(&self, old: Option<&Item>, key: &Item) -> Result<Applied> {
+        let mut item = old.cloned().unwrap_or_else(|| key.clone());
+        let written = update::apply(&self.actions, &mut item, old.is_some())?;
+        // An update that only removes (REMOVE, DELETE) does not create a missing item.
+        let creates = self
+            .actions
+            .iter()
+            .any(|a| matches!(a, ast::Action::Set(..) | ast::Action::Add(..)));
+        Ok(Applied {
+            item: (old.is_some() || creates).then_some(item),
+            written: Projection {
+                tree: project::Tree::new(written),
+            },
+        })
     }
 
     pub fn top_level_names(&self) -> Vec<String> {
@@ -189,6 +211,16 @@ impl Update {
     }
 }
 
+/// What an update did to an item.
+#[derive(Debug)]
+pub struct Applied {
+    /// The item after the update; `None` when there was no item and the update does not
+    /// create one.
+    pub item: Option<Item>,
+    /// The paths the update wrote, where they are in the new item (ReturnValues UPDATED_NEW).
+    pub written: Projection,
+}
+
 /// A ProjectionExpression (or the legacy AttributesToGet).
 #[derive(Debug, Clone)]
 pub struct Projection {
@@ -198,7 +230,8 @@ pub struct Projection {
 impl Projection {
     pub fn parse(expr: &str, input: &ExprInput) -> Result<Projection> {
         let kind = ExprKind::Projection;
-        let mut p = parse::Parser::new(expr, input).map_err(|m| kind.invalid(m))?;
+        let mut p = parse::Parser::new(expr, input, parse::Mode::Projection)
+            .map_err(|m| kind.invalid(m))?;
         let paths = p.projection().map_err(|m| kind.invalid(m))?;
         if let Some(e) = p.projection_error() {
             return Err(kind.invalid(e));
@@ -227,5 +260,7 @@ impl Projection {
     }
 }
 
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 mod tests;

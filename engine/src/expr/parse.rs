@@ -1,6 +1,18 @@
 //! Recursive-descent parser for conditions, update expressions and projections, with
 //! DynamoDB's static checks. Semantic problems are collected by category while parsing goes on
 //! (so a later syntax error still wins), then the first one in DynamoDB's order is reported.
+//!
+//! Every input is parsed in bounded stack and time, whatever its length or shape:
+//! - chains of `AND` / `OR` / `NOT` are parsed in loops, and DynamoDB's limit of 300 operators
+//!   per expression ([`MAX_OPERATORS`]) bounds the trees they build;
+//! - redundant parentheses (`((x))`, which DynamoDB rejects) are removed before parsing, so
+//!   each remaining level of parenthesized conditions holds an operator of its own and the
+//!   operator limit bounds their nesting too;
+//! - parenthesized operands only group document paths (`((a).b)`), whose depth is limited to
+//!   32 ([`MAX_PATH_DEPTH`]);
+//! - function calls nest at most [`MAX_CALL_NESTING`] deep; deeper nesting (only possible with
+//!   functions DynamoDB rejects there, such as `f(f(f(...)))` or `size(size(...))`) stops the
+//!   parse with the message DynamoDB gives for that function.
 
 use super::ast::{Action, CmpOp, Cond, Elem, Operand, Path};
 use super::lex::{tokenize, Tok, Token};
@@ -8,12 +20,40 @@ use super::reserved::is_reserved;
 use super::ExprInput;
 use crate::value::AttributeValue;
 
+/// Maximum operators (comparisons, BETWEEN, IN, AND, OR, NOT, `+`, `-`) in one expression.
+pub const MAX_OPERATORS: usize = 300;
+/// Maximum elements of a document path (`a.b[1]` has three).
+pub const MAX_PATH_DEPTH: usize = 32;
 /// Maximum operands of IN.
 const MAX_IN_OPERANDS: usize = 100;
+/// How deep function calls may nest (`if_not_exists(a, if_not_exists(b, ...))`): far more
+/// than any real expression (conditions have no function that takes a call; DynamoDB refuses
+/// `list_append(list_append(...))`), and few enough to check and evaluate the calls
+/// recursively.
+pub const MAX_CALL_NESTING: usize = 64;
+
+const CONDITION_FUNCTIONS: [&str; 6] = [
+    "attribute_exists",
+    "attribute_not_exists",
+    "attribute_type",
+    "begins_with",
+    "contains",
+    "size",
+];
+
+/// Which grammar the parser follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// ConditionExpression, FilterExpression, KeyConditionExpression.
+    Condition,
+    Update,
+    Projection,
+}
 
 /// Semantic errors by category; the first of each category is kept.
 #[derive(Default)]
 pub struct Errors {
+    pub parens: Option<String>,
     pub reserved: Option<String>,
     pub unknown_function: Option<String>,
     pub misused_function: Option<String>,
@@ -44,6 +84,12 @@ enum Raw {
     Minus(Box<Raw>, Box<Raw>),
 }
 
+/// A valid function call of a SET value, with its operands.
+enum UpdateCall {
+    IfNotExists(Path, Raw),
+    ListAppend(Raw, Raw),
+}
+
 impl Raw {
     fn literal_type(&self) -> Option<&'static str> {
         match self {
@@ -53,77 +99,185 @@ impl Raw {
     }
 }
 
+/// For each `(` and `)` of `toks`, the index of the matching parenthesis.
+fn match_parens(toks: &[Token]) -> Vec<Option<usize>> {
+    let mut matching = vec![None; toks.len()];
+    let mut open = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        match t.tok {
+            Tok::LParen => open.push(i),
+            Tok::RParen => {
+                if let Some(o) = open.pop() {
+                    if let Some(m) = matching.get_mut(o) {
+                        *m = Some(i);
+                    }
+                    if let Some(m) = matching.get_mut(i) {
+                        *m = Some(o);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    matching
+}
+
+fn too_many_operators(count: usize) -> String {
+    format!("The expression contains too many operators; operator count: {count}")
+}
+
+fn path_too_deep(levels: usize) -> String {
+    format!("The document path has too many nesting levels; nesting levels: {levels}")
+}
+
 pub struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
+    /// `match_parens(&toks)`.
+    matching: Vec<Option<usize>>,
+    eof: Token,
     pos: usize,
     input: &'a ExprInput<'a>,
+    mode: Mode,
     pub errors: Errors,
+    /// Operators seen so far.
+    operators: usize,
+    /// Current nesting of function calls and of parenthesized operands.
+    calls: usize,
+    groups: usize,
 }
 
-/// A syntax error: the message after "Invalid XExpression: ".
+/// A syntax error (or a limit that stops the parse): the message after "Invalid XExpression: ".
 pub type Syntax = String;
 
 impl<'a> Parser<'a> {
-    pub fn new(src: &'a str, input: &'a ExprInput<'a>) -> Result<Parser<'a>, Syntax> {
+    pub fn new(src: &'a str, input: &'a ExprInput<'a>, mode: Mode) -> Result<Parser<'a>, Syntax> {
         if src.trim().is_empty() {
             return Err("The expression can not be empty;".to_owned());
         }
-        let toks = tokenize(src).map_err(|at| {
-            let ch = src[at..].chars().next().unwrap_or(' ');
-            format!(
-                "Syntax error; token: \"{ch}\", near: \"{}\"",
-                near_text(src, at, at + ch.len_utf8())
-            )
-        })?;
-        Ok(Parser {
+        let toks = tokenize(src);
+        let matching = match_parens(&toks);
+        let mut p = Parser {
             src,
             toks,
+            matching,
+            eof: Token {
+                tok: Tok::Eof,
+                start: src.len(),
+                end: src.len(),
+            },
             pos: 0,
             input,
+            mode,
             errors: Errors::default(),
-        })
+            operators: 0,
+            calls: 0,
+            groups: 0,
+        };
+        if mode == Mode::Condition {
+            p.strip_redundant_parens();
+        }
+        Ok(p)
+    }
+
+    /// Whether the `(` at `i` groups (a condition or an operand), rather than opening the
+    /// arguments of a function or the list of IN.
+    fn groups_at(&self, i: usize) -> bool {
+        match i.checked_sub(1).map(|p| &self.token(p).tok) {
+            Some(Tok::Ident(w)) => ["AND", "OR", "NOT", "BETWEEN"]
+                .iter()
+                .any(|k| w.eq_ignore_ascii_case(k)),
+            _ => true,
+        }
+    }
+
+    /// DynamoDB rejects a grouping pair of parentheses whose only content is another group
+    /// (`((a = :v))`, `((a)) = :v`). Such pairs are recorded and removed, so that what is
+    /// left nests only as deep as its operators and paths.
+    fn strip_redundant_parens(&mut self) {
+        let mut drop = vec![false; self.toks.len()];
+        let mut found = false;
+        for i in 0..self.toks.len() {
+            if self.token(i).tok != Tok::LParen
+                || self.token(i + 1).tok != Tok::LParen
+                || !self.groups_at(i)
+            {
+                continue;
+            }
+            let close = self.matching.get(i).copied().flatten();
+            let inner_close = self.matching.get(i + 1).copied().flatten();
+            if let (Some(close), Some(inner_close)) = (close, inner_close) {
+                if inner_close + 1 == close {
+                    for k in [i, close] {
+                        if let Some(d) = drop.get_mut(k) {
+                            *d = true;
+                        }
+                    }
+                    found = true;
+                }
+            }
+        }
+        if found {
+            self.errors.parens = Some("The expression has redundant parentheses;".to_owned());
+            let toks = std::mem::take(&mut self.toks);
+            self.toks = toks
+                .into_iter()
+                .zip(drop)
+                .filter(|(_, d)| !d)
+                .map(|(t, _)| t)
+                .collect();
+            self.matching = match_parens(&self.toks);
+        }
+    }
+
+    fn token(&self, i: usize) -> &Token {
+        self.toks.get(i).unwrap_or(&self.eof)
     }
 
     fn peek(&self) -> &Tok {
-        &self.toks[self.pos.min(self.toks.len() - 1)].tok
+        &self.token(self.pos).tok
     }
 
     fn peek_at(&self, n: usize) -> &Tok {
-        &self.toks[(self.pos + n).min(self.toks.len() - 1)].tok
+        &self.token(self.pos.saturating_add(n)).tok
     }
 
     fn advance(&mut self) -> Tok {
         let t = self.peek().clone();
-        if self.pos < self.toks.len() - 1 {
+        if self.pos < self.toks.len() {
             self.pos += 1;
         }
         t
     }
 
+    fn text(&self, from: usize, to: usize) -> &str {
+        self.src.get(from..to).unwrap_or_default()
+    }
+
     /// DynamoDB's syntax error at the current token.
     pub fn syntax_error(&self) -> Syntax {
-        let i = self.pos.min(self.toks.len() - 1);
-        let cur = &self.toks[i];
-        let start = if i > 0 {
-            self.toks[i - 1].start
-        } else {
-            cur.start
+        let i = self.pos;
+        let cur = self.token(i);
+        let start = match i.checked_sub(1) {
+            Some(p) => self.token(p).start,
+            None => cur.start,
         };
         if cur.tok == Tok::Eof {
             return format!(
                 "Syntax error; token: <EOF>, near: \"{}\"",
-                &self.src[start.min(self.src.len())..].trim_end()
+                self.text(start, self.src.len()).trim_end()
             );
         }
-        let end = match self.toks.get(i + 1) {
-            Some(next) if next.tok != Tok::Eof => next.end,
-            _ => cur.end,
+        let next = self.token(i + 1);
+        let end = if next.tok == Tok::Eof {
+            cur.end
+        } else {
+            next.end
         };
         format!(
             "Syntax error; token: \"{}\", near: \"{}\"",
-            &self.src[cur.start..cur.end],
-            &self.src[start..end]
+            self.text(cur.start, cur.end),
+            self.text(start, end)
         )
     }
 
@@ -138,6 +292,25 @@ impl<'a> Parser<'a> {
 
     pub fn expect_end(&mut self) -> Result<(), Syntax> {
         self.expect(Tok::Eof)
+    }
+
+    /// The error for a nesting limit reached at the `(` at `paren`: when that parenthesis is
+    /// never closed the expression is a syntax error ending at <EOF>, which is reported
+    /// instead, as DynamoDB would.
+    fn limit_error(&mut self, paren: usize, msg: String) -> Syntax {
+        if self.matching.get(paren).copied().flatten().is_none() {
+            self.pos = self.toks.len().saturating_sub(1);
+            return self.syntax_error();
+        }
+        msg
+    }
+
+    fn count_operator(&mut self) -> Result<(), Syntax> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(too_many_operators(self.operators));
+        }
+        Ok(())
     }
 
     fn resolve_name(&mut self, placeholder: &str) -> Option<String> {
@@ -164,9 +337,23 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Words the grammar reserves for itself: they cannot name an attribute or a function.
+    fn is_grammar_keyword(&self, t: &Tok) -> bool {
+        let words: &[&str] = match self.mode {
+            Mode::Condition => &["AND", "OR", "NOT", "BETWEEN", "IN"],
+            Mode::Update => &["SET", "REMOVE", "ADD", "DELETE"],
+            Mode::Projection => &[],
+        };
+        words.iter().any(|k| t.is_keyword(k))
+    }
+
     fn path_elem_name(&mut self) -> Result<String, Syntax> {
-        match self.advance() {
+        if self.is_grammar_keyword(self.peek()) {
+            return Err(self.syntax_error());
+        }
+        match self.peek().clone() {
             Tok::Ident(id) => {
+                self.advance();
                 if is_reserved(&id) {
                     set(&mut self.errors.reserved, || {
                         format!("Attribute name is a reserved keyword; reserved keyword: {id}")
@@ -174,17 +361,22 @@ impl<'a> Parser<'a> {
                 }
                 Ok(id)
             }
-            Tok::Name(n) => Ok(self.resolve_name(&n).unwrap_or_default()),
-            _ => {
-                self.pos -= 1;
-                Err(self.syntax_error())
+            Tok::Name(n) => {
+                self.advance();
+                Ok(self.resolve_name(&n).unwrap_or_default())
             }
+            _ => Err(self.syntax_error()),
         }
     }
 
     /// `a.b[3].#c`
     pub fn path(&mut self) -> Result<Path, Syntax> {
-        let mut elems = vec![Elem::Attr(self.path_elem_name()?)];
+        let first = self.path_elem_name()?;
+        self.path_tail(vec![Elem::Attr(first)])
+    }
+
+    /// The `.x` and `[n]` elements following `elems`.
+    fn path_tail(&mut self, mut elems: Vec<Elem>) -> Result<Path, Syntax> {
         loop {
             match self.peek() {
                 Tok::Dot => {
@@ -193,7 +385,7 @@ impl<'a> Parser<'a> {
                 }
                 Tok::LBracket => {
                     self.advance();
-                    let idx = match self.peek().clone() {
+                    let idx = match self.peek() {
                         Tok::Int(s) => s.parse::<usize>().map_err(|_| self.syntax_error())?,
                         _ => return Err(self.syntax_error()),
                     };
@@ -201,110 +393,227 @@ impl<'a> Parser<'a> {
                     self.expect(Tok::RBracket)?;
                     elems.push(Elem::Index(idx));
                 }
-                _ => return Ok(Path(elems)),
+                _ => break,
             }
         }
+        if elems.len() > MAX_PATH_DEPTH {
+            return Err(path_too_deep(elems.len()));
+        }
+        Ok(Path(elems))
     }
 
-    fn is_operator_keyword(t: &Tok) -> bool {
-        ["AND", "OR", "NOT", "BETWEEN", "IN"]
-            .iter()
-            .any(|k| t.is_keyword(k))
-    }
-
-    /// An operand: path, value placeholder or function call.
-    fn raw_operand(&mut self) -> Result<Raw, Syntax> {
-        match self.peek().clone() {
-            Tok::Value(v) => {
-                self.advance();
-                Ok(self.resolve_value(&v).map_or(Raw::Missing, Raw::Value))
-            }
-            Tok::Ident(name) if *self.peek_at(1) == Tok::LParen => {
-                if Self::is_operator_keyword(self.peek()) {
-                    return Err(self.syntax_error());
+    /// An operand: a path, a value placeholder or a function call, possibly in parentheses
+    /// (in conditions any grouping of document paths such as `((a).b)`; in update expressions
+    /// one pair). Nested calls and groups are kept on an explicit stack, not the thread's.
+    fn operand(&mut self) -> Result<Raw, Syntax> {
+        /// What an operand being parsed is inside of.
+        enum Open {
+            Call(String, Vec<Raw>),
+            /// Parentheses in a condition: what they enclose may go on as a path (`(a).b`).
+            Group,
+            /// Parentheses in an update expression.
+            Pair,
+        }
+        let mut open: Vec<Open> = Vec::new();
+        'operand: loop {
+            // The start of an operand.
+            let mut raw = match self.peek().clone() {
+                Tok::LParen if self.mode == Mode::Condition => {
+                    // Redundant pairs are gone, so each level adds to a document path:
+                    // nesting deeper than a path may be is an error whatever follows.
+                    self.groups += 1;
+                    if self.groups > MAX_PATH_DEPTH {
+                        return Err(self.limit_error(self.pos, path_too_deep(self.groups)));
+                    }
+                    self.advance();
+                    open.push(Open::Group);
+                    continue 'operand;
                 }
-                self.advance();
-                self.advance();
-                let mut args = Vec::new();
-                if *self.peek() != Tok::RParen {
-                    loop {
-                        args.push(self.raw_value()?);
+                Tok::LParen if !matches!(open.last(), Some(Open::Pair)) => {
+                    self.advance();
+                    if *self.peek() == Tok::LParen {
+                        return Err(self.syntax_error());
+                    }
+                    open.push(Open::Pair);
+                    continue 'operand;
+                }
+                Tok::Value(v) => {
+                    self.advance();
+                    self.resolve_value(&v).map_or(Raw::Missing, Raw::Value)
+                }
+                Tok::Ident(name) if *self.peek_at(1) == Tok::LParen => {
+                    if self.is_grammar_keyword(self.peek()) {
+                        return Err(self.syntax_error());
+                    }
+                    self.calls += 1;
+                    if self.calls > MAX_CALL_NESTING {
+                        let msg = self.call_too_deep(&name);
+                        return Err(self.limit_error(self.pos + 1, msg));
+                    }
+                    self.advance();
+                    self.advance();
+                    open.push(Open::Call(name, Vec::new()));
+                    continue 'operand;
+                }
+                Tok::Ident(_) | Tok::Name(_) => Raw::Path(self.path()?),
+                _ => return Err(self.syntax_error()),
+            };
+            // A complete operand: close what it completes.
+            loop {
+                match open.last_mut() {
+                    None => return Ok(raw),
+                    Some(Open::Call(_, args)) => {
+                        args.push(raw);
                         if *self.peek() == Tok::Comma {
                             self.advance();
-                        } else {
-                            break;
+                            continue 'operand;
+                        }
+                        self.expect(Tok::RParen)?;
+                        self.calls -= 1;
+                        raw = match open.pop() {
+                            Some(Open::Call(name, args)) => Raw::Call(name, args),
+                            _ => Raw::Missing,
+                        };
+                    }
+                    Some(Open::Group) => {
+                        self.expect(Tok::RParen)?;
+                        self.groups -= 1;
+                        open.pop();
+                        if let Raw::Path(p) = raw {
+                            raw = if matches!(self.peek(), Tok::Dot | Tok::LBracket) {
+                                Raw::Path(self.path_tail(p.0)?)
+                            } else {
+                                Raw::Path(p)
+                            };
                         }
                     }
+                    Some(Open::Pair) => {
+                        self.expect(Tok::RParen)?;
+                        open.pop();
+                    }
                 }
-                self.expect(Tok::RParen)?;
-                Ok(Raw::Call(name, args))
             }
-            Tok::Ident(_) | Tok::Name(_) => {
-                if Self::is_operator_keyword(self.peek()) {
-                    return Err(self.syntax_error());
-                }
-                Ok(Raw::Path(self.path()?))
-            }
-            _ => Err(self.syntax_error()),
         }
     }
 
-    /// An operand possibly combined with `+`/`-` (update values and function arguments).
-    fn raw_value(&mut self) -> Result<Raw, Syntax> {
-        let left = self.raw_operand()?;
-        match self.peek() {
-            Tok::Plus => {
-                self.advance();
-                let right = self.raw_operand()?;
-                Ok(Raw::Plus(Box::new(left), Box::new(right)))
+    /// What DynamoDB says of `name` called inside [`MAX_CALL_NESTING`] other calls: only
+    /// functions that cannot take a call as argument nest that deep in 4 KB.
+    fn call_too_deep(&self, name: &str) -> Syntax {
+        let misused = || {
+            format!("The function is not allowed to be used this way in an expression; function: {name}")
+        };
+        match self.mode {
+            Mode::Condition if name == "size" => {
+                "Incorrect operand type for operator or function; operator or function: size, operand type: N".to_owned()
             }
-            Tok::Minus => {
-                self.advance();
-                let right = self.raw_operand()?;
-                Ok(Raw::Minus(Box::new(left), Box::new(right)))
+            Mode::Condition if CONDITION_FUNCTIONS.contains(&name) => misused(),
+            Mode::Update if name == "if_not_exists" || name == "list_append" => misused(),
+            Mode::Update if CONDITION_FUNCTIONS.contains(&name) => {
+                format!("The function is not allowed in an update expression; function: {name}")
             }
-            _ => Ok(left),
+            _ => format!("Invalid function name; function: {name}"),
         }
     }
 
     // ---- conditions ----
 
+    /// A condition: ORs of ANDs of (NOT) primaries, left to right, AND binding tighter than
+    /// OR; a primary is a comparison, a function or a condition in parentheses. Groups are
+    /// kept on an explicit stack, not the thread's.
     pub fn condition(&mut self) -> Result<Cond, Syntax> {
-        let mut left = self.and()?;
-        while self.peek().is_keyword("OR") {
-            self.advance();
-            let right = self.and()?;
-            left = Cond::Or(Box::new(left), Box::new(right));
+        /// One level of parentheses (the first is the whole expression).
+        #[derive(Default)]
+        struct Level {
+            /// NOTs in front of the `(` that opened it.
+            nots: usize,
+            ors: Option<Cond>,
+            ands: Option<Cond>,
         }
-        Ok(left)
+        fn negate(mut c: Cond, nots: usize) -> Cond {
+            for _ in 0..nots {
+                c = Cond::Not(Box::new(c));
+            }
+            c
+        }
+        let mut levels = vec![Level::default()];
+        'primary: loop {
+            let mut nots = 0;
+            while self.peek().is_keyword("NOT") {
+                self.advance();
+                self.count_operator()?;
+                nots += 1;
+            }
+            if *self.peek() == Tok::LParen && !self.group_is_operand() {
+                // Without redundant pairs, each level holds an operator of its own (or is
+                // the innermost): nesting deeper than the operator limit means too many.
+                if levels.len() > MAX_OPERATORS + 1 {
+                    let msg = too_many_operators(MAX_OPERATORS + 1);
+                    return Err(self.limit_error(self.pos, msg));
+                }
+                self.advance();
+                levels.push(Level {
+                    nots,
+                    ..Level::default()
+                });
+                continue 'primary;
+            }
+            let mut c = negate(self.simple_condition()?, nots);
+            // A complete primary: join it to its level, and close the levels it completes.
+            loop {
+                let Some(level) = levels.last_mut() else {
+                    return Err(self.syntax_error());
+                };
+                level.ands = Some(match level.ands.take() {
+                    Some(a) => Cond::And(Box::new(a), Box::new(c)),
+                    None => c,
+                });
+                if self.peek().is_keyword("AND") {
+                    self.advance();
+                    self.count_operator()?;
+                    continue 'primary;
+                }
+                if self.peek().is_keyword("OR") {
+                    self.advance();
+                    self.count_operator()?;
+                    if let Some(done) = level.ands.take() {
+                        level.ors = Some(match level.ors.take() {
+                            Some(o) => Cond::Or(Box::new(o), Box::new(done)),
+                            None => done,
+                        });
+                    }
+                    continue 'primary;
+                }
+                let done = match (level.ors.take(), level.ands.take()) {
+                    (Some(o), Some(a)) => Cond::Or(Box::new(o), Box::new(a)),
+                    (Some(x), None) | (None, Some(x)) => x,
+                    (None, None) => return Err(self.syntax_error()),
+                };
+                if levels.len() == 1 {
+                    return Ok(done);
+                }
+                self.expect(Tok::RParen)?;
+                let nots = levels.pop().map_or(0, |l| l.nots);
+                c = negate(done, nots);
+            }
+        }
     }
 
-    fn and(&mut self) -> Result<Cond, Syntax> {
-        let mut left = self.not()?;
-        while self.peek().is_keyword("AND") {
-            self.advance();
-            let right = self.not()?;
-            left = Cond::And(Box::new(left), Box::new(right));
-        }
-        Ok(left)
+    /// Whether the `(` at the current position groups an operand (`(a.b) = :v`, `(a).c`)
+    /// rather than a condition: what follows its `)` says.
+    fn group_is_operand(&self) -> bool {
+        let Some(close) = self.matching.get(self.pos).copied().flatten() else {
+            return false;
+        };
+        let next = &self.token(close + 1).tok;
+        next.is_comparator()
+            || matches!(next, Tok::Dot | Tok::LBracket)
+            || next.is_keyword("BETWEEN")
+            || next.is_keyword("IN")
     }
 
-    fn not(&mut self) -> Result<Cond, Syntax> {
-        if self.peek().is_keyword("NOT") {
-            self.advance();
-            return Ok(Cond::Not(Box::new(self.not()?)));
-        }
-        self.primary()
-    }
-
-    fn primary(&mut self) -> Result<Cond, Syntax> {
-        if *self.peek() == Tok::LParen {
-            self.advance();
-            let c = self.condition()?;
-            self.expect(Tok::RParen)?;
-            return Ok(c);
-        }
-        let left = self.raw_operand()?;
+    /// A comparison, BETWEEN, IN or function used as a condition.
+    fn simple_condition(&mut self) -> Result<Cond, Syntax> {
+        let left = self.operand()?;
         let op = match self.peek() {
             Tok::Eq => Some(CmpOp::Eq),
             Tok::Ne => Some(CmpOp::Ne),
@@ -316,8 +625,12 @@ impl<'a> Parser<'a> {
         };
         if let Some(op) = op {
             self.advance();
-            let right = self.raw_operand()?;
+            self.count_operator()?;
+            let right = self.operand()?;
             self.check_distinct(op.symbol(), &left, &right);
+            if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                self.check_orderable(op.symbol(), &[&left, &right]);
+            }
             return Ok(Cond::Cmp(
                 op,
                 self.cond_operand(left),
@@ -326,12 +639,14 @@ impl<'a> Parser<'a> {
         }
         if self.peek().is_keyword("BETWEEN") {
             self.advance();
-            let lo = self.raw_operand()?;
+            self.count_operator()?;
+            let lo = self.operand()?;
             if !self.peek().is_keyword("AND") {
                 return Err(self.syntax_error());
             }
             self.advance();
-            let hi = self.raw_operand()?;
+            let hi = self.operand()?;
+            self.check_orderable("BETWEEN", &[&left, &lo, &hi]);
             self.check_between(&lo, &hi);
             return Ok(Cond::Between(
                 self.cond_operand(left),
@@ -341,10 +656,11 @@ impl<'a> Parser<'a> {
         }
         if self.peek().is_keyword("IN") {
             self.advance();
+            self.count_operator()?;
             self.expect(Tok::LParen)?;
             let mut list = Vec::new();
             loop {
-                let o = self.raw_operand()?;
+                let o = self.operand()?;
                 list.push(self.cond_operand(o));
                 if *self.peek() == Tok::Comma {
                     self.advance();
@@ -375,6 +691,18 @@ impl<'a> Parser<'a> {
                 set(&mut self.errors.distinct, || {
                     format!("The first operand must be distinct from the remaining operands for this operator or function; operator: {op}, first operand: {x}")
                 });
+            }
+        }
+    }
+
+    /// `<`, `<=`, `>`, `>=` and BETWEEN order strings, numbers and binaries only: a value of
+    /// another type in the request is an error (an attribute of another type is just false).
+    fn check_orderable(&mut self, op: &str, operands: &[&Raw]) {
+        for o in operands {
+            if let Some(ty) = o.literal_type() {
+                if !matches!(ty, "S" | "N" | "B") {
+                    self.wrong_type(op, ty);
+                }
             }
         }
     }
@@ -455,11 +783,11 @@ impl<'a> Parser<'a> {
         if !self.arity(&name, &args, n) {
             return dummy;
         }
-        if n == 2 {
-            self.check_distinct(&name, &args[0], &args[1]);
-        }
         let mut args = args.into_iter();
         let (a, b) = (args.next(), args.next());
+        if let (Some(a), Some(b)) = (&a, &b) {
+            self.check_distinct(&name, a, b);
+        }
         match (name.as_str(), a, b) {
             ("attribute_exists", Some(a), _) => Cond::Exists(self.require_path(&name, a)),
             ("attribute_not_exists", Some(a), _) => Cond::NotExists(self.require_path(&name, a)),
@@ -521,7 +849,7 @@ impl<'a> Parser<'a> {
                         return Operand::Value(AttributeValue::Null);
                     }
                     let arg = args.into_iter().next().unwrap_or(Raw::Missing);
-                    if let Some(ty) = arg.literal_type() {
+                    if let Some(ty) = self.value_type(&arg) {
                         if ["N", "BOOL", "NULL"].contains(&ty) {
                             self.wrong_type("size", ty);
                         }
@@ -558,6 +886,7 @@ impl<'a> Parser<'a> {
     pub fn condition_error(&mut self) -> Option<String> {
         let e = &mut self.errors;
         [
+            &mut e.parens,
             &mut e.unknown_function,
             &mut e.misused_function,
             &mut e.reserved,
@@ -613,7 +942,7 @@ impl<'a> Parser<'a> {
         match section {
             "SET" => {
                 self.expect(Tok::Eq)?;
-                let v = self.raw_value()?;
+                let v = self.set_value()?;
                 Ok(Action::Set(path, self.update_operand(v)))
             }
             "REMOVE" => Ok(Action::Remove(path)),
@@ -652,80 +981,126 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A SET value: path, value, if_not_exists, list_append, `x + y`, `x - y`.
+    /// The right-hand side of SET: a value, possibly in one pair of parentheses
+    /// (`(a + :v)`; in `(a) + :v` the parentheses belong to the operand).
+    fn set_value(&mut self) -> Result<Raw, Syntax> {
+        if *self.peek() == Tok::LParen {
+            let after = self
+                .matching
+                .get(self.pos)
+                .copied()
+                .flatten()
+                .map(|close| &self.token(close + 1).tok);
+            if !matches!(after, Some(Tok::Plus | Tok::Minus)) {
+                self.advance();
+                let v = self.value()?;
+                self.expect(Tok::RParen)?;
+                return Ok(v);
+            }
+        }
+        self.value()
+    }
+
+    /// An operand, or two joined by `+` or `-` (never more: `a + b + c` is a syntax error).
+    fn value(&mut self) -> Result<Raw, Syntax> {
+        let left = self.operand()?;
+        let plus = match self.peek() {
+            Tok::Plus => true,
+            Tok::Minus => false,
+            _ => return Ok(left),
+        };
+        self.advance();
+        self.count_operator()?;
+        let right = self.operand()?;
+        Ok(if plus {
+            Raw::Plus(Box::new(left), Box::new(right))
+        } else {
+            Raw::Minus(Box::new(left), Box::new(right))
+        })
+    }
+
+    /// A SET value: path, value, if_not_exists, list_append, `x + y`, `x - y`. Recursive (as
+    /// deep as calls nest), so the checks are kept out of its frame.
     fn update_operand(&mut self, raw: Raw) -> Operand {
-        let null = Operand::Value(AttributeValue::Null);
         match raw {
             Raw::Path(p) => Operand::Path(p),
             Raw::Value(v) => Operand::Value(v),
-            Raw::Missing => null,
+            Raw::Missing => Operand::Value(AttributeValue::Null),
             Raw::Plus(a, b) => {
                 self.numeric_args("+", &[&a, &b]);
-                Operand::Plus(
-                    Box::new(self.update_operand(*a)),
-                    Box::new(self.update_operand(*b)),
-                )
+                let (a, b) = (self.update_operand(*a), self.update_operand(*b));
+                Operand::Plus(Box::new(a), Box::new(b))
             }
             Raw::Minus(a, b) => {
                 self.numeric_args("-", &[&a, &b]);
-                Operand::Minus(
-                    Box::new(self.update_operand(*a)),
-                    Box::new(self.update_operand(*b)),
-                )
+                let (a, b) = (self.update_operand(*a), self.update_operand(*b));
+                Operand::Minus(Box::new(a), Box::new(b))
             }
-            Raw::Call(name, args) => {
-                match name.as_str() {
-                    "if_not_exists" => {
-                        if !self.arity(&name, &args, 2) {
-                            return null;
+            Raw::Call(name, args) => match self.update_call(&name, args) {
+                Some(UpdateCall::IfNotExists(path, b)) => {
+                    Operand::IfNotExists(path, Box::new(self.update_operand(b)))
+                }
+                Some(UpdateCall::ListAppend(a, b)) => {
+                    let (a, b) = (self.update_operand(a), self.update_operand(b));
+                    Operand::ListAppend(Box::new(a), Box::new(b))
+                }
+                None => Operand::Value(AttributeValue::Null),
+            },
+        }
+    }
+
+    /// The checks of a function call in a SET value; its operands when it is valid.
+    #[inline(never)]
+    fn update_call(&mut self, name: &str, args: Vec<Raw>) -> Option<UpdateCall> {
+        match name {
+            "if_not_exists" => {
+                if !self.arity(name, &args, 2) {
+                    return None;
+                }
+                let mut it = args.into_iter();
+                let (a, b) = (
+                    it.next().unwrap_or(Raw::Missing),
+                    it.next().unwrap_or(Raw::Missing),
+                );
+                Some(UpdateCall::IfNotExists(self.require_path(name, a), b))
+            }
+            "list_append" => {
+                if !self.arity(name, &args, 2) {
+                    return None;
+                }
+                for a in &args {
+                    match a {
+                        Raw::Call(inner, _) if inner == "list_append" => {
+                            set(&mut self.errors.misused_function, || {
+                                "The function is not allowed to be used this way in an expression; function: list_append".to_owned()
+                            });
                         }
-                        let mut it = args.into_iter();
-                        let (a, b) = (
-                            it.next().unwrap_or(Raw::Missing),
-                            it.next().unwrap_or(Raw::Missing),
-                        );
-                        let path = self.require_path(&name, a);
-                        Operand::IfNotExists(path, Box::new(self.update_operand(b)))
-                    }
-                    "list_append" => {
-                        if !self.arity(&name, &args, 2) {
-                            return null;
-                        }
-                        for a in &args {
+                        _ => {
                             if let Some(ty) = a.literal_type() {
                                 if ty != "L" {
-                                    self.wrong_type(&name, ty);
+                                    self.wrong_type(name, ty);
                                 }
                             }
                         }
-                        let mut it = args.into_iter();
-                        let (a, b) = (
-                            it.next().unwrap_or(Raw::Missing),
-                            it.next().unwrap_or(Raw::Missing),
-                        );
-                        Operand::ListAppend(
-                            Box::new(self.update_operand(a)),
-                            Box::new(self.update_operand(b)),
-                        )
-                    }
-                    "attribute_exists"
-                    | "attribute_not_exists"
-                    | "attribute_type"
-                    | "begins_with"
-                    | "contains"
-                    | "size" => {
-                        set(&mut self.errors.unknown_function, || {
-                            format!("The function is not allowed in an update expression; function: {name}")
-                        });
-                        null
-                    }
-                    _ => {
-                        set(&mut self.errors.unknown_function, || {
-                            format!("Invalid function name; function: {name}")
-                        });
-                        null
                     }
                 }
+                let mut it = args.into_iter();
+                Some(UpdateCall::ListAppend(
+                    it.next().unwrap_or(Raw::Missing),
+                    it.next().unwrap_or(Raw::Missing),
+                ))
+            }
+            n if CONDITION_FUNCTIONS.contains(&n) => {
+                set(&mut self.errors.unknown_function, || {
+                    format!("The function is not allowed in an update expression; function: {name}")
+                });
+                None
+            }
+            _ => {
+                set(&mut self.errors.unknown_function, || {
+                    format!("Invalid function name; function: {name}")
+                });
+                None
             }
         }
     }
@@ -774,6 +1149,7 @@ impl<'a> Parser<'a> {
         [
             &mut e.reserved,
             &mut e.unknown_function,
+            &mut e.misused_function,
             &mut e.section,
             &mut e.attr_name,
             &mut e.attr_val,
@@ -815,14 +1191,4 @@ impl<'a> Parser<'a> {
         .into_iter()
         .find_map(|s| s.take())
     }
-}
-
-fn near_text(src: &str, start: usize, end: usize) -> &str {
-    let s = src[..start]
-        .rfind(|c: char| c.is_whitespace())
-        .map_or(0, |i| i + 1);
-    let e = src[end..]
-        .find(|c: char| c.is_whitespace())
-        .map_or(src.len(), |i| end + i);
-    &src[s..e]
 }

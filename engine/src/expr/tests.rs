@@ -358,3 +358,216 @@ proptest! {
         prop_assert_eq!(cond("x >= :b", &v, &it).unwrap(), na >= nb);
     }
 }
+
+#[test]
+fn redundant_parentheses_are_rejected_where_dynamodb_counts_them() {
+    let v = vals(json!({":n": {"N": "5"}, ":s": {"S": "x"}}));
+    let it = sample();
+    let redundant = "Invalid ConditionExpression: The expression has redundant parentheses;";
+    for expr in [
+        "((a = :n))",
+        "((a = :n)) AND s = :s",
+        "NOT ((a = :n))",
+        "((a)) = :n",
+        "a = ((:n))",
+        "(((a))) = :n",
+        "a BETWEEN ((:n)) AND :n",
+        "size(((s))) > :n",
+        "a IN (((:n)), :n)",
+        "((((a = :n) OR s = :s)))",
+    ] {
+        assert_eq!(err_msg(cond(expr, &v, &it)), redundant, "{expr}");
+    }
+    // One pair around a condition, an operand or a path prefix is fine, as are the
+    // parentheses of functions and IN around a group.
+    for expr in [
+        "(a = :n)",
+        "((a = :n) AND s = :s)",
+        "(a = :n) AND (s = :s)",
+        "NOT (a <> :n)",
+        "(a) = (:n)",
+        "(m.l)[1] = :n OR (m).x = :n OR ((m).l[0]) = :s",
+        "size((s)) < :n",
+        "a IN ((:n), :s)",
+        "attribute_exists((m.x))",
+        "(a BETWEEN (:n) AND :n)",
+    ] {
+        assert!(
+            cond(expr, &v, &it).is_ok(),
+            "{expr}: {:?}",
+            cond(expr, &v, &it)
+        );
+    }
+    assert!(cond("(m).x = (:n)", &v, &it).is_ok());
+    // Syntax errors still win over redundant parentheses.
+    assert!(err_msg(cond("((a = :n)) AND", &v, &it)).contains("Syntax error; token: <EOF>"));
+}
+
+#[test]
+fn ordering_values_of_unordered_types_is_a_validation_error() {
+    let v = vals(json!({
+        ":n": {"N": "5"}, ":l": {"L": []}, ":m": {"M": {}}, ":t": {"BOOL": true},
+        ":z": {"NULL": true}, ":ss": {"SS": ["a"]}, ":ns": {"NS": ["1"]}
+    }));
+    let it = sample();
+    for (expr, ty) in [
+        ("a < :l", "L"),
+        (":m > a", "M"),
+        ("a <= :t", "BOOL"),
+        ("a >= :z", "NULL"),
+        ("ss < :ss", "SS"),
+        ("size(l) > :ns", "NS"),
+    ] {
+        let op = expr.split_whitespace().nth(1).unwrap_or_default();
+        assert_eq!(
+            err_msg(cond(expr, &v, &it)),
+            format!("Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: {op}, operand type: {ty}"),
+        );
+    }
+    assert_eq!(
+        err_msg(cond("a BETWEEN :l AND :l", &v, &it)),
+        "Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: BETWEEN, operand type: L"
+    );
+    // Equality takes any type; an attribute of an unordered type is simply not ordered.
+    assert!(!cond("a = :l OR a <> :n", &v, &it).unwrap());
+    assert!(!cond("l < :n OR m >= :n OR l BETWEEN :n AND :n", &v, &it).unwrap());
+}
+
+#[test]
+fn tokens_follow_dynamodb_lexical_rules() {
+    let v = vals(json!({":v": {"N": "1"}, ":_": {"N": "2"}, ":1a": {"N": "3"}}));
+    let mut it = sample();
+    assert_eq!(
+        err_msg(update("SET _abc = :v", &v, &mut it)),
+        "Invalid UpdateExpression: Syntax error; token: \"_\", near: \"SET _abc\""
+    );
+    assert_eq!(
+        err_msg(update("SET a = _f(:v)", &v, &mut it)),
+        "Invalid UpdateExpression: Syntax error; token: \"_\", near: \"= _f\""
+    );
+    assert_eq!(
+        err_msg(update("SET hi$there = :v", &v, &mut it)),
+        "Invalid UpdateExpression: Syntax error; token: \"$\", near: \"hi$there\""
+    );
+    for bad in [
+        "SET :v = :v",
+        "SET a[:v] = :v",
+        "SET a[#n] = :v",
+        "SET # = :v",
+        "SET a = :",
+        "SET a = :v!",
+        "REMOVE :v",
+        "ADD a b",
+        "SET a = :v + :v + :v",
+        "SET a = if_not_exists(a, :v + :v)",
+        "SET a = list_append()",
+        "SET a = (((:v)))",
+        "SET set = :v",
+        "SET a = remove",
+    ] {
+        assert!(
+            err_msg(update(bad, &v, &mut it)).contains("Syntax error"),
+            "{bad}"
+        );
+    }
+    update(
+        "SET a = :_ , s = :1a, #n = (:v), x = ((:v)), y = (a + :v), z = (a) - (:v)",
+        &v,
+        &mut it,
+    )
+    .unwrap();
+    assert_eq!(it["y"].to_json(), json!({"N": "6"}));
+    assert_eq!(it["z"].to_json(), json!({"N": "4"}));
+    assert_eq!(it["x"], it["name"]);
+    // Unknown functions parse, then fail as DynamoDB reports them.
+    assert_eq!(
+        err_msg(update("SET a = f(b, c, d)", &v, &mut it)),
+        "Invalid UpdateExpression: Invalid function name; function: f"
+    );
+    assert_eq!(
+        err_msg(update("SET a = LIST_APPEND(l, l)", &v, &mut it)),
+        "Invalid UpdateExpression: Invalid function name; function: LIST_APPEND"
+    );
+    assert_eq!(
+        err_msg(update("SET a = list_append(list_append(l, l), l)", &v, &mut it)),
+        "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: list_append"
+    );
+    assert_eq!(
+        err_msg(update("SET a = size(l)", &v, &mut it)),
+        "Invalid UpdateExpression: The function is not allowed in an update expression; function: size"
+    );
+    assert!(cond("a = :v AND _x = :v", &v, &it).is_err());
+    assert!(err_msg(cond("a = :v AND b.AND = :v", &v, &it)).contains("Syntax error"));
+}
+
+fn apply_to(expr: &str, v: &Values, old: Option<&Item>) -> Result<Applied> {
+    let n = names(&[("#n", "name")]);
+    let input = ExprInput::new(Some(&n), Some(v));
+    let key = item(json!({"pk": {"S": "k"}}));
+    Update::parse(expr, &input)?.apply_to(old, &key)
+}
+
+#[test]
+fn updates_of_missing_items_and_list_ends_follow_dynamodb() {
+    let v = vals(json!({
+        ":one": {"N": "1"}, ":two": {"N": "2"}, ":three": {"N": "3"}, ":four": {"N": "4"},
+        ":ss": {"SS": ["a"]}
+    }));
+    // REMOVE and DELETE do not create a missing item, even on nested paths.
+    for expr in [
+        "REMOVE a",
+        "REMOVE a.b, c[3]",
+        "DELETE s :ss",
+        "REMOVE x DELETE s :ss",
+    ] {
+        let applied = apply_to(expr, &v, None).unwrap();
+        assert!(applied.item.is_none(), "{expr}");
+    }
+    // SET and ADD do; REMOVE of a nested path of a missing item is ignored.
+    let applied = apply_to("SET a = :one REMOVE x.y, z[2]", &v, None).unwrap();
+    assert_eq!(
+        crate::value::item_to_json(&applied.item.unwrap()),
+        json!({"pk": {"S": "k"}, "a": {"N": "1"}})
+    );
+    let applied = apply_to("ADD n :one", &v, None).unwrap();
+    assert!(applied.item.is_some());
+    // On an existing item, a nested REMOVE needs the parent; a missing leaf is ignored.
+    let old = item(
+        json!({"pk": {"S": "k"}, "m": {"M": {"x": {"N": "1"}}}, "l": {"L": [{"N": "0"}]}, "s": {"S": "v"}}),
+    );
+    for expr in ["REMOVE c.c", "REMOVE s.c", "REMOVE s[0]", "REMOVE c[0]"] {
+        assert_eq!(
+            err_msg(apply_to(expr, &v, Some(&old))),
+            "The document path provided in the update expression is invalid for update",
+            "{expr}"
+        );
+    }
+    let applied = apply_to("REMOVE m.y, l[7], nope", &v, Some(&old)).unwrap();
+    assert_eq!(applied.item.as_ref(), Some(&old));
+    // SET past the end of a list appends, elements in the order of their indexes.
+    let applied = apply_to(
+        "SET l[84] = :one, l[37] = :two, l[0] = :three, l[50] = :four",
+        &v,
+        Some(&old),
+    )
+    .unwrap();
+    let new = applied.item.unwrap();
+    assert_eq!(
+        new["l"].to_json(),
+        json!({"L": [{"N": "3"}, {"N": "2"}, {"N": "4"}, {"N": "1"}]})
+    );
+    // UPDATED_NEW sees the appended elements where they went.
+    assert_eq!(
+        crate::value::item_to_json(&applied.written.apply(&new)),
+        json!({"l": {"L": [{"N": "3"}, {"N": "2"}, {"N": "4"}, {"N": "1"}]}})
+    );
+    let applied = apply_to("SET l[10] = :two", &v, Some(&old)).unwrap();
+    let new = applied.item.unwrap();
+    assert_eq!(
+        crate::value::item_to_json(&applied.written.apply(&new)),
+        json!({"l": {"L": [{"N": "2"}]}})
+    );
+    // A SET of an index on a missing list or a non-list is an invalid path.
+    assert!(err_msg(apply_to("SET nope[0] = :one", &v, Some(&old))).contains("invalid for update"));
+    assert!(err_msg(apply_to("SET s[0] = :one", &v, None)).contains("invalid for update"));
+}

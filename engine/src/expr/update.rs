@@ -2,7 +2,12 @@
 //!
 //! As in DynamoDB, every operand is evaluated against the item as it was before the update,
 //! then SET, REMOVE, ADD and DELETE are applied; list elements removed by index refer to the
-//! original positions.
+//! original positions. SETs of list elements past the end append, in the order of their
+//! indexes. On an item that does not exist yet, REMOVE of a path whose parent is missing is
+//! ignored (on an existing item it is an invalid path).
+
+use std::collections::HashSet;
+use std::hash::Hash;
 
 use super::ast::{Action, Elem, Operand, Path};
 use super::eval::{equals, resolve};
@@ -19,8 +24,17 @@ fn bad_path() -> EngineError {
     )
 }
 
-/// The value a SET operand evaluates to against the original item.
+/// The value a SET operand evaluates to against the original item. Recursive (as deep as
+/// calls nest, see `parse::MAX_CALL_NESTING`); chains of `if_not_exists` defaults are
+/// followed in a loop.
 fn value_of(item: &Item, op: &Operand) -> Result<AttributeValue> {
+    let mut op = op;
+    while let Operand::IfNotExists(p, default) = op {
+        if let Some(v) = resolve(item, p) {
+            return Ok(v.clone());
+        }
+        op = default;
+    }
     match op {
         Operand::Value(v) => Ok(v.clone()),
         Operand::Path(p) => resolve(item, p).cloned().ok_or_else(|| {
@@ -28,30 +42,31 @@ fn value_of(item: &Item, op: &Operand) -> Result<AttributeValue> {
                 "The provided expression refers to an attribute that does not exist in the item",
             )
         }),
-        Operand::IfNotExists(p, default) => match resolve(item, p) {
-            Some(v) => Ok(v.clone()),
-            None => value_of(item, default),
-        },
-        Operand::ListAppend(a, b) => match (value_of(item, a)?, value_of(item, b)?) {
-            (AttributeValue::L(mut x), AttributeValue::L(y)) => {
-                x.extend(y);
-                Ok(AttributeValue::L(x))
-            }
-            _ => Err(bad_operand()),
-        },
-        Operand::Plus(a, b) | Operand::Minus(a, b) => {
-            match (value_of(item, a)?, value_of(item, b)?) {
-                (AttributeValue::N(x), AttributeValue::N(y)) => {
-                    Ok(AttributeValue::N(if matches!(op, Operand::Plus(..)) {
-                        x.add(&y)?
-                    } else {
-                        x.sub(&y)?
-                    }))
-                }
-                _ => Err(bad_operand()),
-            }
+        Operand::ListAppend(a, b) => list_append(value_of(item, a)?, value_of(item, b)?),
+        Operand::Plus(a, b) => arithmetic(true, value_of(item, a)?, value_of(item, b)?),
+        Operand::Minus(a, b) => arithmetic(false, value_of(item, a)?, value_of(item, b)?),
+        Operand::Size(_) | Operand::IfNotExists(..) => Err(bad_operand()),
+    }
+}
+
+fn list_append(a: AttributeValue, b: AttributeValue) -> Result<AttributeValue> {
+    match (a, b) {
+        (AttributeValue::L(mut x), AttributeValue::L(y)) => {
+            x.extend(y);
+            Ok(AttributeValue::L(x))
         }
-        Operand::Size(_) => Err(bad_operand()),
+        _ => Err(bad_operand()),
+    }
+}
+
+fn arithmetic(plus: bool, a: AttributeValue, b: AttributeValue) -> Result<AttributeValue> {
+    match (a, b) {
+        (AttributeValue::N(x), AttributeValue::N(y)) => Ok(AttributeValue::N(if plus {
+            x.add(&y)?
+        } else {
+            x.sub(&y)?
+        })),
+        _ => Err(bad_operand()),
     }
 }
 
@@ -75,29 +90,38 @@ fn parent_mut<'a>(item: &'a mut Item, path: &Path) -> Result<Option<&'a mut Attr
     Ok(Some(cur))
 }
 
-fn set_at(item: &mut Item, path: &Path, value: AttributeValue) -> Result<()> {
+/// Sets the value at `path`; returns the path the value took (a list element set past the
+/// end of its list is appended, at the index it gets).
+fn set_at(item: &mut Item, path: &Path, value: AttributeValue) -> Result<Path> {
     let last = path.0.last().ok_or_else(bad_path)?;
     match parent_mut(item, path)? {
         None => match last {
             Elem::Attr(a) => {
                 item.insert(a.clone(), value);
-                Ok(())
+                Ok(path.clone())
             }
             Elem::Index(_) => Err(bad_path()),
         },
         Some(parent) => match (last, parent) {
             (Elem::Attr(a), AttributeValue::M(m)) => {
                 m.insert(a.clone(), value);
-                Ok(())
+                Ok(path.clone())
             }
-            (Elem::Index(i), AttributeValue::L(l)) => {
-                if *i < l.len() {
-                    l[*i] = value;
-                } else {
-                    l.push(value);
+            (Elem::Index(i), AttributeValue::L(l)) => match l.get_mut(*i) {
+                Some(slot) => {
+                    *slot = value;
+                    Ok(path.clone())
                 }
-                Ok(())
-            }
+                None => {
+                    let at = l.len();
+                    l.push(value);
+                    let mut taken = path.clone();
+                    if let Some(e) = taken.0.last_mut() {
+                        *e = Elem::Index(at);
+                    }
+                    Ok(taken)
+                }
+            },
             _ => Err(bad_path()),
         },
     }
@@ -130,9 +154,11 @@ fn remove_at(item: &mut Item, path: &Path) -> Result<()> {
     }
 }
 
-fn union<T: PartialEq + Clone>(mut a: Vec<T>, b: &[T]) -> Vec<T> {
+/// `a` then the elements of `b` it lacks (linear: sets may have a great many elements).
+fn union<T: Hash + Eq + Clone>(mut a: Vec<T>, b: &[T]) -> Vec<T> {
+    let mut seen: HashSet<T> = a.iter().cloned().collect();
     for x in b {
-        if !a.contains(x) {
+        if seen.insert(x.clone()) {
             a.push(x.clone());
         }
     }
@@ -154,7 +180,8 @@ fn add_value(current: Option<&AttributeValue>, v: &AttributeValue) -> Result<Att
 /// `None`: the set became empty and the attribute goes away.
 fn delete_value(current: &AttributeValue, v: &AttributeValue) -> Result<Option<AttributeValue>> {
     use AttributeValue as V;
-    fn minus<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
+    fn minus<T: Hash + Eq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
+        let b: HashSet<&T> = b.iter().collect();
         a.iter().filter(|x| !b.contains(x)).cloned().collect()
     }
     let out = match (current, v) {
@@ -172,7 +199,9 @@ fn delete_value(current: &AttributeValue, v: &AttributeValue) -> Result<Option<A
     Ok((!empty).then_some(out))
 }
 
-pub fn apply(actions: &[Action], item: &mut Item) -> Result<()> {
+/// Applies `actions` to `item` (`exists`: whether the item was stored, or is only its key);
+/// returns the paths written, as they are in the new item.
+pub fn apply(actions: &[Action], item: &mut Item, exists: bool) -> Result<Vec<Path>> {
     let original = item.clone();
     // Evaluate first, against the original item.
     let mut sets = Vec::new();
@@ -181,8 +210,15 @@ pub fn apply(actions: &[Action], item: &mut Item) -> Result<()> {
             sets.push((p, value_of(&original, op)?));
         }
     }
+    // Elements appended to one list go in the order of their indexes (DynamoDB sorts the
+    // elements of one SET by element number); other SETs are independent of each other.
+    sets.sort_by_key(|(p, _)| match p.0.split_last() {
+        Some((Elem::Index(i), parent)) => (parent.to_vec(), *i),
+        _ => (p.0.clone(), 0),
+    });
+    let mut written = Vec::with_capacity(actions.len());
     for (p, v) in sets {
-        set_at(item, p, v)?;
+        written.push(set_at(item, p, v)?);
     }
     if item.values().any(|v| v.depth() >= MAX_DEPTH) {
         return Err(EngineError::validation(
@@ -203,18 +239,25 @@ pub fn apply(actions: &[Action], item: &mut Item) -> Result<()> {
             .then_with(|| index_key(b).cmp(&index_key(a)))
     });
     for p in removes {
-        remove_at(item, p)?;
+        match remove_at(item, p) {
+            Err(_) if !exists => {}
+            other => other?,
+        }
+        written.push(p.clone());
     }
     for a in actions {
         match a {
             Action::Add(p, Operand::Value(v)) => {
                 let new = add_value(resolve(item, p), v)?;
-                set_at(item, p, new)?;
+                written.push(set_at(item, p, new)?);
             }
             Action::Delete(p, Operand::Value(v)) => {
+                written.push(p.clone());
                 if let Some(cur) = resolve(item, p) {
                     match delete_value(cur, v)? {
-                        Some(new) => set_at(item, p, new)?,
+                        Some(new) => {
+                            set_at(item, p, new)?;
+                        }
                         None => remove_at(item, p)?,
                     }
                 } else if !matches!(
@@ -227,7 +270,7 @@ pub fn apply(actions: &[Action], item: &mut Item) -> Result<()> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 fn index_key(p: &Path) -> Vec<usize> {

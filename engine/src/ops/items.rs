@@ -128,13 +128,14 @@ pub fn projection(req: &Request, input: &ExprInput) -> Result<Option<Projection>
     }
     if let Some(list) = req.array("AttributesToGet")? {
         let mut names = Vec::with_capacity(list.len());
+        let mut seen = std::collections::HashSet::with_capacity(list.len());
         for v in list {
             let s = v.as_str().ok_or_else(|| {
                 EngineError::serialization(
                     "Unexpected value type in payload: AttributesToGet must be a list of strings",
                 )
             })?;
-            if names.iter().any(|n: &String| n == s) {
+            if !seen.insert(s) {
                 return Err(EngineError::validation(format!(
                     "One or more parameter values were invalid: Duplicate value in attribute name: {s}"
                 )));
@@ -256,41 +257,43 @@ pub fn update_item(engine: &Engine, req: &Request) -> Result<Outcome> {
             return Err(condition_failed(old.as_ref(), return_old));
         }
     }
-    let mut new = old.clone().unwrap_or_else(|| key_item.clone());
-    if let Some(u) = &update {
-        u.apply(&mut new)?;
-    }
-    let size = item_size(&new);
+    // Without an UpdateExpression the item is created with its key alone.
+    let (new, written) = match &update {
+        Some(u) => {
+            let applied = u.apply_to(old.as_ref(), &key_item)?;
+            (applied.item, Some(applied.written))
+        }
+        None => (Some(old.clone().unwrap_or_else(|| key_item.clone())), None),
+    };
+    let size = new.as_ref().map(item_size).unwrap_or(0);
     if size > MAX_ITEM_SIZE {
         return Err(EngineError::validation(
             "Item size to update has exceeded the maximum allowed size",
         ));
     }
+    // An update that creates nothing (REMOVE/DELETE on a missing item) commits nothing but
+    // still waits for the durability of the state it observed.
     let ticket = engine.commit(&[Mutation {
         table: &table,
         key,
         old: old.clone(),
-        new: Some(new.clone()),
+        new: new.clone(),
         user_identity: None,
         remote: None,
     }])?;
     drop(guard);
 
     let mut out = Map::new();
-    match rv.as_str() {
-        "ALL_OLD" => put_attributes(&mut out, old.as_ref()),
-        "ALL_NEW" => put_attributes(&mut out, Some(&new)),
-        "UPDATED_OLD" | "UPDATED_NEW" => {
-            if let Some(u) = &update {
-                let paths = u.updated_paths();
-                let source = if rv == "UPDATED_OLD" {
-                    old.as_ref()
-                } else {
-                    Some(&new)
-                };
-                let projected = source.map(|i| paths.apply(i));
-                put_attributes(&mut out, projected.as_ref());
-            }
+    match (rv.as_str(), &update) {
+        ("ALL_OLD", _) => put_attributes(&mut out, old.as_ref()),
+        ("ALL_NEW", _) => put_attributes(&mut out, new.as_ref()),
+        ("UPDATED_OLD", Some(u)) => {
+            let projected = old.as_ref().map(|i| u.updated_paths().apply(i));
+            put_attributes(&mut out, projected.as_ref());
+        }
+        ("UPDATED_NEW", Some(_)) => {
+            let projected = new.as_ref().zip(written.as_ref()).map(|(i, w)| w.apply(i));
+            put_attributes(&mut out, projected.as_ref());
         }
         _ => {}
     }
