@@ -1,7 +1,9 @@
 //! Global tables end to end: real `tributary` regions and real nats-server processes on free
 //! ports. Writes in any region reach the others; conflicting writers converge to the
 //! last-writer-wins state; a killed region and a restarted NATS server lose nothing; a replica
-//! added to a table that holds 50,000 items ends with exactly the same items.
+//! added to a table that holds 50,000 items ends with exactly the same items; a replica turns
+//! ACTIVE only once its region holds every item, even when both regions restart meanwhile; a
+//! replica in a region that never joined waits, with the reason, until that region joins.
 
 mod common;
 
@@ -613,5 +615,219 @@ async fn a_replica_added_to_a_table_of_50000_items_under_writes_gets_them_all() 
     );
     let items = converged(&[&a, &b], "Big", Duration::from_secs(120)).await;
     assert!(items.len() > 49_000, "{} items", items.len());
-    assert!(a.log_text().contains("backfill done"), "{}", a.log_text());
+    assert!(a.log_text().contains("backfill sent"), "{}", a.log_text());
+}
+
+/// DescribeTable's entry for one replica region: (status, status description).
+async fn replica_state(c: &Client, table: &str, region: &str) -> Option<(String, Option<String>)> {
+    let d = c.describe_table().table_name(table).send().await.ok()?;
+    let r = d
+        .table()?
+        .replicas()
+        .iter()
+        .find(|r| r.region_name() == Some(region))?
+        .clone();
+    Some((
+        r.replica_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        r.replica_status_description().map(str::to_owned),
+    ))
+}
+
+/// DescribeTable's TableStatus (None when the table is missing or the region down).
+async fn table_status(c: &Client, table: &str) -> Option<String> {
+    let d = c.describe_table().table_name(table).send().await.ok()?;
+    Some(d.table()?.table_status()?.as_str().to_owned())
+}
+
+/// How many items a table holds (None when the region does not answer).
+async fn count(c: &Client, table: &str) -> Option<usize> {
+    let mut n = 0;
+    let mut start = None;
+    loop {
+        let page = c
+            .scan()
+            .table_name(table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .ok()?;
+        n += page.count() as usize;
+        match page.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => return Some(n),
+        }
+    }
+}
+
+async fn load(server: &Server, table: &str, items: usize) {
+    let mut loaders = Vec::new();
+    for part in 0..4 {
+        let c = server.client();
+        let table = table.to_owned();
+        loaders.push(tokio::spawn(async move {
+            let keys: Vec<usize> = (0..items).filter(|n| n % 4 == part).collect();
+            for chunk in keys.chunks(25) {
+                let writes = chunk
+                    .iter()
+                    .map(|n| {
+                        WriteRequest::builder()
+                            .put_request(
+                                PutRequest::builder()
+                                    .item("pk", s(&format!("item-{n:05}")))
+                                    .item("v", AttributeValue::N(n.to_string()))
+                                    .build()
+                                    .expect("put"),
+                            )
+                            .build()
+                    })
+                    .collect::<Vec<_>>();
+                let out = c
+                    .batch_write_item()
+                    .request_items(&table, writes)
+                    .send()
+                    .await
+                    .expect("batch");
+                assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+            }
+        }));
+    }
+    for l in loaders {
+        l.await.expect("loader");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_in_a_region_that_never_joined_waits_with_the_reason_until_it_joins() {
+    let nats = NatsServer::start();
+    let a = Server::start_in("us-east-1", &["--nats", &nats.url()]);
+    let ca = a.client();
+    create_table(&ca, "Typo", ("pk", ScalarAttributeType::S), None).await;
+    load(&a, "Typo", 300).await;
+    ca.update_table()
+        .table_name("Typo")
+        .replica_updates(create_replica("eu-wset-1"))
+        .send()
+        .await
+        .expect("add a replica in a region nothing runs");
+    let added = Instant::now();
+    let warning = "replica region eu-wset-1 has never joined";
+    wait_for("the warning", Duration::from_secs(20), || async {
+        a.log_text().contains(warning)
+    })
+    .await;
+    // Well past the 5 s after which such a replica used to turn ACTIVE.
+    tokio::time::sleep(Duration::from_secs(8).saturating_sub(added.elapsed())).await;
+    let (status, why) = replica_state(&ca, "Typo", "eu-wset-1")
+        .await
+        .expect("the replica");
+    assert_eq!(status, "CREATING");
+    assert_eq!(
+        why.as_deref(),
+        Some("Waiting for region eu-wset-1 to join (no tributary region with that name has connected to NATS)")
+    );
+    assert_eq!(a.log_text().matches(warning).count(), 1, "{}", a.log_text());
+
+    // The region starts after all: the replica is backfilled and turns ACTIVE.
+    let b = Server::start_in("eu-wset-1", &["--nats", &nats.url()]);
+    let cb = b.client();
+    wait_for("the replica ACTIVE", Duration::from_secs(60), || async {
+        replica_state(&ca, "Typo", "eu-wset-1").await == Some(("ACTIVE".into(), None))
+    })
+    .await;
+    assert_eq!(count(&cb, "Typo").await, Some(300));
+    wait_for("ACTIVE in eu-wset-1", Duration::from_secs(30), || async {
+        table_status(&cb, "Typo").await.as_deref() == Some("ACTIVE")
+    })
+    .await;
+    assert_eq!(
+        replica_state(&cb, "Typo", "us-east-1").await,
+        Some(("ACTIVE".into(), None))
+    );
+    put(&cb, "Typo", "from-the-late-region", "b").await;
+    assert_eq!(
+        converged(&[&a, &b], "Typo", Duration::from_secs(60))
+            .await
+            .len(),
+        301
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_turns_active_only_once_its_region_holds_every_item_across_restarts() {
+    const ITEMS: usize = 4000;
+    let nats = NatsServer::start();
+    let mut a = Server::start_in("us-east-1", &["--nats", &nats.url()]);
+    let mut b = Server::start_in("eu-west-1", &["--nats", &nats.url()]);
+    create_table(&a.client(), "Full", ("pk", ScalarAttributeType::S), None).await;
+    load(&a, "Full", ITEMS).await;
+
+    // Whenever any region says the new replica is ACTIVE, it must hold every item already.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (ea, eb, stop) = (a.endpoint(), b.endpoint(), stop.clone());
+        tokio::spawn(async move {
+            let (ca, cb) = (client_for(&ea), client_for(&eb));
+            let (mut seen_active, mut violations) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let in_a = replica_state(&ca, "Full", "eu-west-1").await;
+                let in_b = table_status(&cb, "Full").await;
+                let active_a = in_a.as_ref().is_some_and(|(s, _)| s == "ACTIVE");
+                let active_b = in_b.as_deref() == Some("ACTIVE");
+                if active_a || active_b {
+                    seen_active += 1;
+                    if let Some(n) = count(&cb, "Full").await {
+                        if n != ITEMS {
+                            violations.push((in_a, in_b, n));
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (seen_active, violations)
+        })
+    };
+
+    a.client()
+        .update_table()
+        .table_name("Full")
+        .replica_updates(create_replica("eu-west-1"))
+        .send()
+        .await
+        .expect("add replica");
+    // The source region dies right after adding the replica, the new one while it receives
+    // the items; both start again and the replica still ends ACTIVE with every item.
+    a.kill();
+    a.start_again();
+    let cb = b.client();
+    wait_for(
+        "the table in eu-west-1",
+        Duration::from_secs(60),
+        || async { table_status(&cb, "Full").await.is_some() },
+    )
+    .await;
+    b.kill();
+    b.start_again();
+    let ca = a.client();
+    wait_for("the replica ACTIVE", Duration::from_secs(90), || async {
+        replica_state(&ca, "Full", "eu-west-1").await == Some(("ACTIVE".into(), None))
+            && table_status(&cb, "Full").await.as_deref() == Some("ACTIVE")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (seen_active, violations) = watcher.await.expect("watcher");
+    assert!(seen_active > 0, "the watcher never saw the replica ACTIVE");
+    assert!(
+        violations.is_empty(),
+        "ACTIVE before eu-west-1 held all {ITEMS} items: {violations:?}"
+    );
+    assert_eq!(count(&cb, "Full").await, Some(ITEMS));
+    assert!(
+        b.log_text().contains("backfill received"),
+        "{}",
+        b.log_text()
+    );
 }

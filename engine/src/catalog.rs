@@ -112,12 +112,56 @@ pub struct Replica {
     pub region: String,
     /// CREATING, ACTIVE, DELETING, ...
     pub status: String,
+    /// Why the replica is in its status (DescribeTable's `ReplicaStatusDescription`), e.g.
+    /// the region it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// While CREATING: the region that added the replica, which backfills it and turns it
+    /// ACTIVE (None in replica sets written before it was recorded: the set's origin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// While CREATING: the backfill under way (its id, the clock when it was decided); the
+    /// replica turns ACTIVE when its region reports this backfill applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<u64>,
+}
+
+impl Replica {
+    /// A replica that is ACTIVE.
+    pub fn active(region: impl Into<String>) -> Replica {
+        Replica {
+            region: region.into(),
+            status: "ACTIVE".into(),
+            description: None,
+            source: None,
+            backfill: None,
+        }
+    }
+
+    /// A new replica, CREATING until `source` has backfilled it.
+    pub fn creating(region: impl Into<String>, source: impl Into<String>) -> Replica {
+        Replica {
+            status: "CREATING".into(),
+            source: Some(source.into()),
+            ..Replica::active(region)
+        }
+    }
 }
 
 impl TableMeta {
     /// Whether the table is replicated (keeps item versions and tombstones).
     pub fn is_global(&self) -> bool {
         !self.replicas.is_empty()
+    }
+
+    /// The region that backfills a CREATING replica and turns it ACTIVE: the region that
+    /// added it while that region is still a replica, otherwise (it was removed, or the set
+    /// predates `source`) the region that last changed the set.
+    pub fn backfiller<'a>(&'a self, replica: &'a Replica) -> &'a str {
+        match &replica.source {
+            Some(s) if self.replicas.iter().any(|r| &r.region == s) => s,
+            _ => &self.replicas_origin,
+        }
     }
 }
 
@@ -268,6 +312,16 @@ impl Table {
         d.insert("TableName".into(), json!(m.name));
         d.insert("TableId".into(), json!(table_uuid(m.id, m.created_at)));
         d.insert("TableArn".into(), json!(arn));
+        // A replica this region joins is CREATING here until its backfill is applied.
+        let joining = m
+            .replicas
+            .iter()
+            .any(|r| r.region == region && r.status == "CREATING");
+        let status = if joining && status == "ACTIVE" {
+            "CREATING"
+        } else {
+            status
+        };
         d.insert("TableStatus".into(), json!(status));
         d.insert("CreationDateTime".into(), json!(m.created_at));
         d.insert("KeySchema".into(), Json::Array(key_schema));
@@ -350,7 +404,13 @@ impl Table {
                 .replicas
                 .iter()
                 .filter(|r| r.region != region)
-                .map(|r| json!({"RegionName": r.region, "ReplicaStatus": r.status}))
+                .map(|r| {
+                    let mut d = json!({"RegionName": r.region, "ReplicaStatus": r.status});
+                    if let Some(why) = &r.description {
+                        d["ReplicaStatusDescription"] = json!(why);
+                    }
+                    d
+                })
                 .collect();
             d.insert("Replicas".into(), Json::Array(others));
             d.insert("GlobalTableVersion".into(), json!("2019.11.21"));

@@ -178,18 +178,53 @@ impl Engine {
         Ok(true)
     }
 
-    /// Marks replicas CREATING -> ACTIVE (their backfill is done), as a local change.
-    pub fn activate_replicas(&self, table: &str, regions: &[String]) -> Result<()> {
-        let Some(t) = self.table(table) else {
-            return Ok(());
+    /// Changes a global table's replica set as a local change (a new version from this
+    /// region): `change` edits the current set under the DDL lock, so that no concurrent
+    /// change is lost, and returns whether it changed anything; `change` gets the table's
+    /// metadata and the new version's clock (for ids). Returns whether the set changed
+    /// (false also when the table is gone or not global).
+    pub fn update_replica_set(
+        &self,
+        table: &str,
+        change: impl FnOnce(&crate::catalog::TableMeta, &mut Vec<crate::catalog::Replica>, u64) -> bool,
+    ) -> Result<bool> {
+        let _ddl = self.ddl_lock();
+        let Some(old) = self.table(table) else {
+            return Ok(false);
         };
-        let mut replicas = t.meta.replicas.clone();
-        for r in replicas.iter_mut() {
-            if regions.contains(&r.region) && r.status == "CREATING" {
-                r.status = "ACTIVE".into();
-            }
+        if !old.meta.is_global() {
+            return Ok(false);
         }
-        self.set_replicas(table, replicas)
+        let hlc = self.log().tick();
+        let mut replicas = old.meta.replicas.clone();
+        if !change(&old.meta, &mut replicas, hlc) || replicas == old.meta.replicas {
+            return Ok(false);
+        }
+        let mut meta = old.meta.clone();
+        meta.replicas = replicas;
+        meta.replicas_hlc = hlc;
+        meta.replicas_origin = self.region().to_owned();
+        self.replace_meta(&old, meta)?;
+        Ok(true)
+    }
+
+    /// Marks `region`'s replica ACTIVE because it reported backfill `backfill` applied, if
+    /// that is the backfill its replica waits for and this region is the one that backfills
+    /// it. Returns whether it changed (false for a stale or repeated report).
+    pub fn activate_replica(&self, table: &str, region: &str, backfill: u64) -> Result<bool> {
+        let here = self.region().to_owned();
+        self.update_replica_set(table, |meta, replicas, _| {
+            let Some(i) = replicas.iter().position(|r| r.region == region) else {
+                return false;
+            };
+            let r = &replicas[i];
+            if r.status != "CREATING" || r.backfill != Some(backfill) || meta.backfiller(r) != here
+            {
+                return false;
+            }
+            replicas[i] = crate::catalog::Replica::active(region);
+            true
+        })
     }
 
     /// One page of a global table's items with their versions, for backfilling a new

@@ -36,10 +36,7 @@ fn region(dir: &std::path::Path, name: &str) -> Arc<Engine> {
     let others = ["us-east-1", "eu-west-1", "ap-south-1"]
         .iter()
         .filter(|r| **r != name)
-        .map(|r| Replica {
-            region: (*r).into(),
-            status: "ACTIVE".into(),
-        })
+        .map(|r| Replica::active(*r))
         .collect();
     e.set_replicas("things", others).expect("replicas");
     e
@@ -283,13 +280,7 @@ fn the_newest_replica_set_wins() {
     let dir = tempfile::tempdir().expect("tmp");
     let a = region(dir.path(), "us-east-1");
     let set = |regions: &[&str]| -> Vec<Replica> {
-        regions
-            .iter()
-            .map(|r| Replica {
-                region: (*r).into(),
-                status: "ACTIVE".into(),
-            })
-            .collect()
+        regions.iter().map(|r| Replica::active(*r)).collect()
     };
     let hlc = a.log().tick();
     assert!(a
@@ -306,4 +297,85 @@ fn the_newest_replica_set_wins() {
     // A local change afterwards is newer than anything seen.
     a.set_replicas("things", set(&["a", "c"])).expect("local");
     assert!(a.table("things").expect("table").meta.replicas_hlc > hlc + 10);
+}
+
+/// A new replica turns ACTIVE only through the region that backfills it, for the backfill
+/// it waits for; the reason it waits is in DescribeTable, and the joining region shows its
+/// table CREATING until then.
+#[test]
+fn a_replica_turns_active_only_for_the_backfill_it_waits_for() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = region(dir.path(), "us-east-1");
+    let b = region(dir.path(), "sa-east-1");
+    let mut replicas = vec![
+        Replica::active("us-east-1"),
+        Replica::creating("sa-east-1", "us-east-1"),
+    ];
+    a.set_replicas("things", replicas.clone()).expect("a");
+    b.set_replicas("things", replicas.clone()).expect("b");
+    let meta = a.table("things").expect("table").meta.clone();
+    assert_eq!(meta.backfiller(&meta.replicas[1]), "us-east-1");
+
+    // No backfill yet: nothing to activate.
+    assert!(!a.activate_replica("things", "sa-east-1", 7).expect("early"));
+    let mut id = 0;
+    assert!(a
+        .update_replica_set("things", |_, replicas, hlc| {
+            replicas[1].backfill = Some(hlc);
+            replicas[1].description = Some("Copying".into());
+            id = hlc;
+            true
+        })
+        .expect("backfill id"));
+    // Nothing changed: no new version.
+    let version = a.table("things").expect("table").meta.replicas_hlc;
+    assert!(!a
+        .update_replica_set("things", |_, _, _| true)
+        .expect("no-op"));
+    assert_eq!(a.table("things").expect("table").meta.replicas_hlc, version);
+
+    let describe = |db: &Engine| call(db, "DescribeTable", json!({"TableName": "things"}));
+    let d = describe(&a);
+    assert_eq!(d["Table"]["Replicas"][0]["ReplicaStatus"], "CREATING");
+    assert_eq!(
+        d["Table"]["Replicas"][0]["ReplicaStatusDescription"],
+        "Copying"
+    );
+    assert_eq!(d["Table"]["TableStatus"], "ACTIVE");
+    // In the joining region, its own table is CREATING; the source's replica is ACTIVE.
+    let d = describe(&b);
+    assert_eq!(d["Table"]["TableStatus"], "CREATING");
+    assert_eq!(d["Table"]["Replicas"][0]["RegionName"], "us-east-1");
+    assert_eq!(d["Table"]["Replicas"][0]["ReplicaStatus"], "ACTIVE");
+
+    // Another region cannot activate it, nor can a report of another backfill.
+    assert!(!b
+        .activate_replica("things", "sa-east-1", id)
+        .expect("not the source"));
+    assert!(!a
+        .activate_replica("things", "sa-east-1", id + 1)
+        .expect("stale report"));
+    assert!(a
+        .activate_replica("things", "sa-east-1", id)
+        .expect("activate"));
+    assert!(!a
+        .activate_replica("things", "sa-east-1", id)
+        .expect("repeated"));
+    let d = describe(&a);
+    assert_eq!(d["Table"]["Replicas"][0]["ReplicaStatus"], "ACTIVE");
+    assert!(d["Table"]["Replicas"][0]
+        .get("ReplicaStatusDescription")
+        .is_none());
+
+    // When the region that added a replica is no longer in the set, the region that last
+    // changed the set backfills it.
+    replicas = vec![
+        Replica::active("eu-west-1"),
+        Replica::creating("sa-east-1", "us-east-1"),
+    ];
+    let hlc = a.log().tick();
+    a.apply_replica_set("things", replicas, hlc, "eu-west-1")
+        .expect("apply");
+    let meta = a.table("things").expect("table").meta.clone();
+    assert_eq!(meta.backfiller(&meta.replicas[1]), "eu-west-1");
 }

@@ -2,12 +2,15 @@
 //! it) on the replication stream, so a region that was down resumes where it stopped. A
 //! batch of messages is applied through the engine's `apply_replicated` (last writer wins,
 //! idempotent, so redeliveries are harmless), made durable, and only then acknowledged.
-//! Messages this region published come back on the same stream and are skipped.
+//! Messages this region published come back on the same stream and are skipped. The end of
+//! a backfill meant for this region is reported applied (`BackfillApplied`) once everything
+//! before it is durable here; such a report for a replica this region backfills turns the
+//! replica ACTIVE.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures_util::StreamExt;
 use serde_json::json;
 use tributary_engine::log::now_ms;
@@ -15,7 +18,7 @@ use tributary_engine::value::item_from_json;
 use tributary_engine::versions::{Applied, Remote};
 use tributary_engine::Engine;
 
-use super::message::{self, ItemChange, Message, TableState};
+use super::message::{self, BackfillApplied, ItemChange, Message, TableState};
 
 /// Histogram: from the commit in the origin region to durable here, by origin region.
 pub const LATENCY: &str = "tributary_replication_latency_seconds";
@@ -40,13 +43,18 @@ pub async fn run(engine: Arc<Engine>, js: jetstream::Context, stream: String) {
     }
 }
 
+/// The durable consumer of a region.
+pub fn consumer_name(region: &str) -> String {
+    format!("region-{region}")
+}
+
 async fn consume(
     engine: &Arc<Engine>,
     js: &jetstream::Context,
     stream: &str,
 ) -> Result<(), String> {
     let region = engine.region().to_owned();
-    let durable = format!("region-{region}");
+    let durable = consumer_name(&region);
     let stream = js.get_stream(stream).await.map_err(|e| e.to_string())?;
     let consumer = stream
         .get_or_create_consumer(
@@ -82,50 +90,94 @@ async fn consume(
             .map(|m| (m.subject.to_string(), m.payload.clone()))
             .collect();
         let e = engine.clone();
-        let (ticket, latencies) = tokio::task::spawn_blocking(move || apply_batch(&e, &payloads))
+        let applied = tokio::task::spawn_blocking(move || apply_batch(&e, &payloads))
             .await
             .map_err(|e| e.to_string())??;
         engine
             .syncer()
-            .wait(ticket)
+            .wait(applied.ticket)
             .await
             .map_err(|e| e.to_string())?;
         let now = now_ms();
-        for (origin, ms) in latencies {
+        for (origin, ms) in applied.latencies {
             let secs = now.saturating_sub(ms) as f64 / 1000.0;
             metrics::histogram!(LATENCY, "origin" => origin.clone()).record(secs);
             metrics::gauge!(LAG, "origin" => origin).set(secs);
         }
-        for m in batch {
+        let ends: Vec<usize> = applied.reports.iter().map(|(i, _)| *i).collect();
+        for (i, m) in batch.iter().enumerate() {
+            if ends.contains(&i) {
+                continue;
+            }
+            if ends.is_empty() {
+                m.ack().await.map_err(|e| e.to_string())?;
+            } else {
+                // Confirmed, so that the ack floor below counts it.
+                m.double_ack().await.map_err(|e| e.to_string())?;
+            }
+        }
+        // The end of a backfill is reported once every message before it is applied here:
+        // this batch is, but a message delivered before a restart and not acknowledged comes
+        // back only later, out of order. Until then the end is handed back (redelivered a
+        // second later); it is acknowledged only after the report, so a crash between the
+        // two reports it again.
+        for (i, report) in applied.reports {
+            let m = &batch[i];
+            let seq = m.info().map_err(|e| e.to_string())?.stream_sequence;
+            let floor = consumer
+                .get_info()
+                .await
+                .map_err(|e| e.to_string())?
+                .ack_floor
+                .stream_sequence;
+            if floor.saturating_add(1) < seq {
+                tracing::debug!(table = %report.table, floor, seq, "replication: backfill end before earlier changes applied; checking again");
+                m.ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                continue;
+            }
+            let payload =
+                serde_json::to_vec(&Message::BackfillApplied(report)).map_err(|e| e.to_string())?;
+            js.publish(message::table_subject(&region), payload.into())
+                .await
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())?;
             m.ack().await.map_err(|e| e.to_string())?;
         }
     }
     Ok(())
 }
 
-/// What a batch did: the ticket to wait on and, for each applied item change, its origin and
-/// commit time.
-type BatchOutcome = (
-    Option<tributary_engine::durability::Ticket>,
-    Vec<(String, u64)>,
-);
+/// What applying a batch did.
+#[derive(Default)]
+struct Batch {
+    /// The ticket to wait on.
+    ticket: Option<tributary_engine::durability::Ticket>,
+    /// Origin and commit time of each applied item change.
+    latencies: Vec<(String, u64)>,
+    /// Backfills of this region's replicas that ended in the batch (with the index of their
+    /// end in the batch), to report once durable.
+    reports: Vec<(usize, BackfillApplied)>,
+}
 
 /// Applies a batch of messages. Fails (the batch stays unacknowledged and JetStream
 /// redelivers it) while the storage cannot take writes or when a change fails on the server
 /// side: nothing is acknowledged that is not stored here.
-fn apply_batch(
-    engine: &Engine,
-    payloads: &[(String, bytes::Bytes)],
-) -> Result<BatchOutcome, String> {
+fn apply_batch(engine: &Engine, payloads: &[(String, bytes::Bytes)]) -> Result<Batch, String> {
     // Held for the batch: tables do not vanish while the engine reopens its database.
     let _op = engine.operation().map_err(|e| e.to_string())?;
     engine
         .health()
         .map_err(|e| format!("the storage cannot take writes: {e}"))?;
     let region = engine.region();
-    let mut ticket = None;
-    let mut latencies = Vec::new();
-    for (subject, payload) in payloads {
+    let Batch {
+        mut ticket,
+        mut latencies,
+        mut reports,
+    } = Batch::default();
+    for (i, (subject, payload)) in payloads.iter().enumerate() {
         if message::origin_of(subject) == Some(region) {
             continue;
         }
@@ -143,10 +195,47 @@ fn apply_batch(
                 }
             }
             Ok(Message::Table(state)) => apply_table_state(engine, state),
+            Ok(Message::BackfillDone(done)) => {
+                let id = done
+                    .regions
+                    .iter()
+                    .find(|(r, _)| r == region)
+                    .map(|(_, id)| *id);
+                let member = engine
+                    .table(&done.table)
+                    .is_some_and(|t| t.meta.replicas.iter().any(|r| r.region == region));
+                if let (Some(id), true) = (id, member) {
+                    tracing::info!(table = %done.table, from = %done.from, items = done.items, "replication: backfill received; reporting it applied once durable");
+                    reports.push((
+                        i,
+                        BackfillApplied {
+                            table: done.table,
+                            region: region.to_owned(),
+                            id,
+                            from: done.from,
+                        },
+                    ));
+                }
+            }
+            Ok(Message::BackfillApplied(report)) => {
+                match engine.activate_replica(&report.table, &report.region, report.id) {
+                    Ok(true) => {
+                        tracing::info!(table = %report.table, region = %report.region, "replication: the new replica has applied its backfill; replica ACTIVE")
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(table = %report.table, region = %report.region, "replication: cannot mark the replica ACTIVE: {e}")
+                    }
+                }
+            }
             Err(e) => tracing::warn!(subject, "replication: unreadable message skipped: {e}"),
         }
     }
-    Ok((ticket, latencies))
+    Ok(Batch {
+        ticket,
+        latencies,
+        reports,
+    })
 }
 
 fn apply_item(

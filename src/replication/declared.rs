@@ -75,13 +75,7 @@ pub fn apply(config: &ReplicationConfig, engine: &Engine) -> Result<(), String> 
             .collect();
         current.sort();
         if current != regions && regions.len() > 1 {
-            let replicas = regions
-                .into_iter()
-                .map(|region| Replica {
-                    region,
-                    status: "ACTIVE".into(),
-                })
-                .collect();
+            let replicas = regions.into_iter().map(Replica::active).collect();
             engine
                 .set_replicas(&d.name, replicas)
                 .map_err(|e| format!("[[replication.tables]] {}: {e}", d.name))?;

@@ -1,7 +1,8 @@
 //! What travels between regions. Subjects: `tributary.repl.<origin>.<table>` for item
 //! changes, `tributary.repl.<origin>` for table-level messages (a global table's replica
-//! set and schema), so one consumer sees a region's table messages and item changes in the
-//! order that region published them. Payloads are JSON; items are in DynamoDB JSON.
+//! set and schema, the end of a backfill, a backfill applied), so one consumer sees a
+//! region's table messages and item changes in the order that region published them.
+//! Payloads are JSON; items are in DynamoDB JSON.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -38,11 +39,39 @@ pub struct TableState {
     pub create: Json,
 }
 
+/// The end of a backfill, published by the region that sent it after every backfilled item
+/// (so after them in the stream): each listed region that applies it reports it applied.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BackfillDone {
+    pub table: String,
+    /// The region that sent the backfill.
+    pub from: String,
+    /// The regions it was for, each with the id of the backfill its replica waits for.
+    pub regions: Vec<(String, u64)>,
+    /// How many items were sent.
+    pub items: u64,
+}
+
+/// A region has applied a backfill, and every message before its end, durably: the region
+/// that backfills the replica turns it ACTIVE.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BackfillApplied {
+    pub table: String,
+    /// The region that applied it (the new replica).
+    pub region: String,
+    /// The backfill's id.
+    pub id: u64,
+    /// The region that sent it.
+    pub from: String,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Message {
     Item(ItemChange),
     Table(TableState),
+    BackfillDone(BackfillDone),
+    BackfillApplied(BackfillApplied),
 }
 
 pub fn item_subject(origin: &str, table: &str) -> String {
@@ -90,7 +119,7 @@ mod tests {
         let bytes = serde_json::to_vec(&m).expect("json");
         match serde_json::from_slice::<Message>(&bytes).expect("parse") {
             Message::Item(c) => assert_eq!((c.h, c.n.is_none()), (7, true)),
-            Message::Table(_) => panic!("wrong kind"),
+            _ => panic!("wrong kind"),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! is up or not) and the replication stream is created once NATS answers. Then:
 //! - `publish`: this region's changes of global tables, from the change log, to JetStream;
 //! - `apply`: the other regions' changes, from a durable consumer, through last writer wins;
-//! - `backfill`: a new replica's existing items;
+//! - `presence`: which regions have joined (a JetStream key-value bucket);
+//! - `backfill`: a new replica's existing items, once its region has joined;
 //! - `declared`: global tables declared in the config file;
 //! - a task dropping tombstones older than `tombstone_hours`.
 
@@ -11,6 +12,7 @@ pub mod apply;
 pub mod backfill;
 pub mod declared;
 pub mod message;
+pub mod presence;
 pub mod publish;
 
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use tributary_engine::Engine;
 
 use crate::config::ReplicationConfig;
 
-/// The subjects of the replication stream: `tributary.repl.<table>.<origin region>`.
+/// The subjects of the replication stream: `tributary.repl.<origin region>[.<table>]`.
 pub const SUBJECTS: &str = "tributary.repl.>";
 
 /// Gauge: 1 while the NATS connection is up.
@@ -77,11 +79,15 @@ pub async fn start(
     let progress = engine
         .aux_keyspace("replication")
         .map_err(|e| format!("cannot open the replication state: {e}"))?;
+    let presence = Arc::new(presence::Presence::new(js.clone(), &config.stream, region));
     let publisher = publish::Publisher {
         engine: engine.clone(),
         js: js.clone(),
         progress: Arc::new(publish::Progress::new(progress)),
+        presence: presence.clone(),
+        stream: config.stream.clone(),
         backfilling: Default::default(),
+        warned: Default::default(),
     };
     let applier = apply::run(engine.clone(), js.clone(), config.stream.clone());
     spawn_tombstone_collector(engine.clone(), config.tombstone_hours);
@@ -99,6 +105,7 @@ pub async fn start(
             match ctx.get_or_create_stream(cfg).await {
                 Ok(_) => {
                     tracing::info!(stream = %name, "replication: stream ready");
+                    tokio::spawn(presence.run());
                     tokio::spawn(publisher.run());
                     tokio::spawn(applier);
                     return;

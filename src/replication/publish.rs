@@ -4,7 +4,8 @@
 //! `<region>-<sequence number>` so that JetStream drops the duplicates a restart resends.
 //! The position moves only after JetStream acknowledged the records, so while NATS is away
 //! the change log is the queue. Also publishes a global table's replica set when this region
-//! changed it, and starts the backfill of replicas that are CREATING.
+//! changed it; for the replicas this region added, waits for their regions to join (the
+//! reason in DescribeTable meanwhile, a warning in the log) and starts their backfill.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -12,11 +13,14 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use parking_lot::Mutex;
+use tributary_engine::catalog::{Replica, TableMeta};
 use tributary_engine::log::{LogRecord, SHARDS};
 use tributary_engine::value::item_to_json;
 use tributary_engine::{AuxKeyspace, Engine};
 
+use super::backfill;
 use super::message::{self, ItemChange, Message, TableState};
+use super::presence::Presence;
 
 /// Records read from one shard at a time.
 const PAGE: usize = 1000;
@@ -83,14 +87,35 @@ impl Progress {
     pub fn set_table_state(&self, table: &str, hlc: u64) -> Result<(), String> {
         self.write_u64(format!("t/{table}").into_bytes(), hlc)
     }
+
+    fn backfill_key(table_id: u64, region: &str) -> Vec<u8> {
+        let mut k = b"b/".to_vec();
+        k.extend_from_slice(&table_id.to_be_bytes());
+        k.extend_from_slice(region.as_bytes());
+        k
+    }
+
+    /// The id of the last backfill of a replica whose end JetStream acknowledged (0: none).
+    pub fn backfill_sent(&self, table_id: u64, region: &str) -> Result<u64, String> {
+        self.read_u64(&Self::backfill_key(table_id, region))
+    }
+
+    pub fn set_backfill_sent(&self, table_id: u64, region: &str, id: u64) -> Result<(), String> {
+        self.write_u64(Self::backfill_key(table_id, region), id)
+    }
 }
 
 pub struct Publisher {
     pub engine: Arc<Engine>,
     pub js: jetstream::Context,
     pub progress: Arc<Progress>,
+    pub presence: Arc<Presence>,
+    /// The replication stream.
+    pub stream: String,
     /// Tables whose backfill runs now.
     pub backfilling: Arc<Mutex<HashSet<String>>>,
+    /// (table, region) of replicas whose region was found missing (warned once).
+    pub warned: Mutex<HashSet<(String, String)>>,
 }
 
 fn publish_error(e: impl std::fmt::Display) -> String {
@@ -138,9 +163,15 @@ impl Publisher {
         let region = self.engine.region().to_owned();
         let mut more = false;
         for name in self.engine.table_names() {
-            let Some(table) = self.engine.table(&name) else {
+            let Some(mut table) = self.engine.table(&name) else {
                 continue;
             };
+            if self.await_regions(&name, &table.meta).await? {
+                match self.engine.table(&name) {
+                    Some(t) => table = t,
+                    None => continue,
+                }
+            }
             let meta = &table.meta;
             let ours = meta.replicas_origin == region;
             if ours && meta.replicas_hlc > self.progress.table_state(&name)? {
@@ -161,16 +192,16 @@ impl Publisher {
                 self.progress.set_table_state(&name, meta.replicas_hlc)?;
                 tracing::info!(table = %name, replicas = ?meta.replicas, "replication: replica set sent to the other regions");
             }
-            if ours
-                && meta.replicas.iter().any(|r| r.status == "CREATING")
+            if !backfill::pending(&self.progress, meta, &region)?.is_empty()
                 && self.backfilling.lock().insert(name.clone())
             {
-                super::backfill::spawn(
-                    self.engine.clone(),
-                    self.js.clone(),
-                    name.clone(),
-                    self.backfilling.clone(),
-                );
+                backfill::Backfiller {
+                    engine: self.engine.clone(),
+                    js: self.js.clone(),
+                    progress: self.progress.clone(),
+                    stream: self.stream.clone(),
+                }
+                .spawn(name.clone(), self.backfilling.clone());
             }
             if !meta.is_global() {
                 continue;
@@ -205,6 +236,80 @@ impl Publisher {
             }
         }
         Ok(more)
+    }
+
+    /// The CREATING replicas this region is the source of and that have no backfill yet:
+    /// each whose region has joined gets a backfill id (the backfill starts), each whose
+    /// region never joined gets the reason in its description and a warning in the log
+    /// (once). Returns whether the replica set changed.
+    async fn await_regions(&self, name: &str, meta: &TableMeta) -> Result<bool, String> {
+        let here = self.engine.region().to_owned();
+        let waiting: Vec<Replica> = meta
+            .replicas
+            .iter()
+            .filter(|r| {
+                r.status == "CREATING"
+                    && r.backfill.is_none()
+                    && r.region != here
+                    && meta.backfiller(r) == here
+            })
+            .cloned()
+            .collect();
+        let mut changed = false;
+        for r in waiting {
+            let Some(joined) = self.presence.joined(&r.region).await else {
+                continue; // NATS cannot tell now
+            };
+            let description = if joined {
+                tracing::info!(table = name, region = %r.region, "replication: the new replica's region has joined; backfilling it");
+                backfill::copying_reason(&here, &r.region)
+            } else {
+                if self
+                    .warned
+                    .lock()
+                    .insert((name.to_owned(), r.region.clone()))
+                {
+                    tracing::warn!(
+                        table = name,
+                        region = %r.region,
+                        "replication: replica region {} has never joined: no tributary region with that name has connected to NATS; the replica stays CREATING until it does (a typo? remove it with UpdateTable ReplicaUpdates Delete)",
+                        r.region
+                    );
+                }
+                let why = backfill::waiting_reason(&r.region);
+                if r.description.as_deref() == Some(why.as_str()) {
+                    continue;
+                }
+                why
+            };
+            let (e, table, region, here) = (
+                self.engine.clone(),
+                name.to_owned(),
+                r.region.clone(),
+                here.clone(),
+            );
+            changed |= tokio::task::spawn_blocking(move || {
+                e.update_replica_set(&table, |meta, replicas, hlc| {
+                    let Some(i) = replicas.iter().position(|x| x.region == region) else {
+                        return false;
+                    };
+                    let x = &replicas[i];
+                    if x.status != "CREATING" || x.backfill.is_some() || meta.backfiller(x) != here
+                    {
+                        return false;
+                    }
+                    replicas[i].description = Some(description);
+                    if joined {
+                        replicas[i].backfill = Some(hlc);
+                    }
+                    true
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(changed)
     }
 
     async fn send(&self, r: &LogRecord) -> Result<jetstream::context::PublishAckFuture, String> {

@@ -1,8 +1,9 @@
 //! UpdateTable `ReplicaUpdates` (global tables, version 2019.11.21): the catalog side. The
 //! table's replica set lists every region, this one included; a new replica starts CREATING
-//! and the replication service (root crate) makes the table there, backfills it and marks it
-//! ACTIVE. The replica set carries a version `(hlc, origin)` so that regions agree on the
-//! latest change whatever order they learn about changes in.
+//! with this region as its source, and the replication service (root crate) waits for its
+//! region to join, makes the table there, backfills it and marks it ACTIVE once that region
+//! reports the backfill applied. The replica set carries a version `(hlc, origin)` so that
+//! regions agree on the latest change whatever order they learn about changes in.
 
 use serde_json::{json, Value as Json};
 
@@ -48,10 +49,7 @@ pub fn update_replicas(engine: &Engine, name: &str, updates: &Json) -> Result<Js
     let here = engine.region().to_owned();
     let mut replicas = table.meta.replicas.clone();
     if replicas.is_empty() {
-        replicas.push(Replica {
-            region: here.clone(),
-            status: "ACTIVE".into(),
-        });
+        replicas.push(Replica::active(here.clone()));
     }
     for update in updates {
         let u = Request::from_map(update.as_object().cloned().unwrap_or_default());
@@ -68,10 +66,7 @@ pub fn update_replicas(engine: &Engine, name: &str, updates: &Json) -> Result<Js
         let region = region_name(&body, &action.to_lowercase())?;
         let existing = replicas.iter().position(|r| r.region == region);
         match (action, existing) {
-            ("Create", None) => replicas.push(Replica {
-                region,
-                status: "CREATING".into(),
-            }),
+            ("Create", None) => replicas.push(Replica::creating(region, here.clone())),
             ("Create", Some(_)) => {
                 return Err(EngineError::validation(format!(
                     "Failed to create a new replica of table with name: '{name}' because one or more replicas already existed as tables: {region}"
