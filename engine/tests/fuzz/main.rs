@@ -255,8 +255,9 @@ fn run_request(engine: &Engine, op: &str, body: &[u8]) -> Result<(), TestCaseErr
                 .wait_blocking(out.ticket)
                 .map_err(|e| TestCaseError::fail(format!("durability: {e}")))?;
             let bytes = out.body.into_bytes();
+            // TagResource and UntagResource answer an empty body, as DynamoDB does.
             prop_assert!(
-                serde_json::from_slice::<Json>(&bytes).is_ok(),
+                bytes.is_empty() || serde_json::from_slice::<Json>(&bytes).is_ok(),
                 "{op}: the answer is not JSON: {}",
                 String::from_utf8_lossy(&bytes)
             );
