@@ -8,6 +8,9 @@
 
 use serde_json::{Map, Value as Json};
 
+/// Longest filter pattern (Lambda's `Filter.Pattern`).
+const PATTERN_MAX: usize = 4096;
+
 /// A compiled FilterCriteria.
 #[derive(Clone, Debug, Default)]
 pub struct Filters {
@@ -34,6 +37,12 @@ impl Filters {
                 .get("Pattern")
                 .and_then(Json::as_str)
                 .ok_or("Each filter needs a Pattern string")?;
+            if text.len() > PATTERN_MAX {
+                return Err(format!(
+                    "A filter pattern can be at most {PATTERN_MAX} characters long (this one has {})",
+                    text.len()
+                ));
+            }
             let pattern: Json = serde_json::from_str(text)
                 .map_err(|e| format!("Invalid filter pattern definition: {e}"))?;
             let Json::Object(p) = pattern else {
