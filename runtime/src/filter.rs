@@ -24,11 +24,14 @@ impl Filters {
         let Some(criteria) = criteria.filter(|c| !c.is_null()) else {
             return Ok(Filters::default());
         };
-        let filters = criteria
-            .get("Filters")
-            .and_then(Json::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let Json::Object(criteria) = criteria else {
+            return Err("FilterCriteria must be an object such as {\"Filters\": [...]}".into());
+        };
+        let filters = match criteria.get("Filters") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::Array(a)) => a.clone(),
+            Some(_) => return Err("FilterCriteria.Filters must be a list".into()),
+        };
         if filters.len() > 5 {
             return Err("FilterCriteria can hold at most 5 filters".into());
         }
