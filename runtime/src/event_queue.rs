@@ -312,7 +312,15 @@ fn start(f: &Arc<Functions>, seq: u64, ev: QueuedEvent) {
     let spawned = std::thread::Builder::new()
         .name("async-invoke".into())
         .spawn(move || {
-            let outcome = runner.run(&c, &compiled, &ev.payload, reservation);
+            // A panic below must not leave the event running forever: it fails this attempt.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runner.run(&c, &compiled, &ev.payload, reservation)
+            }))
+            .unwrap_or_else(|_| {
+                Err(FunctionError::Runtime(crate::RuntimeError::Internal(
+                    "the invocation panicked".into(),
+                )))
+            });
             finish(&runner, seq, ev, outcome);
         });
     if let Err(e) = spawned {

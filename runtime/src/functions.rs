@@ -226,7 +226,11 @@ impl Functions {
     /// that fits in the server's memory budget).
     fn check_config(&self, c: &FunctionConfig) -> Result<(), FunctionError> {
         if !names::is_valid_name(&c.name) {
-            return names::parse(&c.name, names::NameUse::Create).map(|_| ());
+            names::parse(&c.name, names::NameUse::Create)?;
+            return Err(FunctionError::InvalidParameter(format!(
+                "A function is created with its name (1-64 characters [a-zA-Z0-9-_]), not {}",
+                c.name
+            )));
         }
         if c.memory_mb > self.capacity.budget_mb {
             return Err(FunctionError::InvalidParameter(format!(

@@ -449,12 +449,16 @@ fn invoke(m: &Mappings, c: &MappingConfig, lane: &[Delivered<'_>]) -> LaneOutcom
     let payload =
         json!({ "Records": lane.iter().map(|d| &d.json).collect::<Vec<_>>() }).to_string();
     let started = Instant::now();
+    // A panic below fails this batch (retried), not the mapping's worker thread.
     let inv = log::with_hops(hops, || {
-        m.functions.invoke(&c.function_name, &payload, true)
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            m.functions.invoke(&c.function_name, &payload, true)
+        }))
     });
     let inv = match inv {
-        Ok(inv) => inv,
-        Err(e) => return whole(e.to_string()),
+        Ok(Ok(inv)) => inv,
+        Ok(Err(e)) => return whole(e.to_string()),
+        Err(_) => return whole("the invocation panicked".into()),
     };
     for l in &inv.logs {
         tracing::info!(function = %c.function_name, level = l.level, "{}", l.message);
