@@ -149,9 +149,9 @@ async fn events_beyond_the_concurrency_limit_wait_and_a_full_queue_refuses() {
     let c = server.client();
     let lambda = lambda_client_for(&server.endpoint());
     counter_table(&c).await;
-    deploy(&lambda, "spin", spinning(), 2).await;
+    deploy(&lambda, "spin", spinning(), 4).await;
     deploy(&lambda, "count", counting(false), 3).await;
-    // The only execution is busy for 2 s.
+    // The only execution is busy for 4 s.
     let busy = {
         let lambda = lambda.clone();
         tokio::spawn(async move { lambda.invoke().function_name("spin").send().await })

@@ -276,6 +276,15 @@ async fn wrong_typed_and_out_of_range_settings_are_refused() {
         .await
         .expect("get");
     assert_eq!((got.timeout(), got.memory_size()), (Some(5), Some(128)));
+    // Lambda's largest MemorySize fits the default memory budget.
+    let got = lambda
+        .update_function_configuration()
+        .function_name("f")
+        .memory_size(10_240)
+        .send()
+        .await
+        .expect("10,240 MB");
+    assert_eq!(got.memory_size(), Some(10_240));
     still_answers(&lambda).await;
 }
 

@@ -38,7 +38,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             max_concurrency: 64,
-            memory_budget_mb: 8192,
+            memory_budget_mb: 16_384,
             queue: QueueSettings::default(),
         }
     }
