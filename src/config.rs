@@ -115,6 +115,18 @@ pub struct FunctionsConfig {
     /// past it, Invoke answers TooManyRequestsException and mappings wait (both counted as
     /// throttles).
     pub max_concurrency: usize,
+    /// MB that running invocations may hold together: each reserves its MemorySize (the cap
+    /// of its instance's memories and tables) while it runs; past it, Invoke is throttled
+    /// and mappings and queued events wait. A function whose MemorySize exceeds it is refused.
+    pub memory_budget_mb: u64,
+    /// Most asynchronous invocations (`InvocationType: Event`) queued at once; past it,
+    /// Invoke answers TooManyRequestsException.
+    pub async_queue_size: usize,
+    /// Seconds before an asynchronous invocation that failed is retried (the second retry
+    /// waits twice as long; Lambda: 60).
+    pub async_retry_delay_secs: f64,
+    /// Seconds a queued asynchronous event is kept before it is discarded (Lambda: 6 hours).
+    pub async_max_event_age_secs: f64,
     /// Functions (and their mappings) deployed at start; see `crate::declared`.
     #[serde(default)]
     pub deploy: Vec<crate::declared::DeclaredFunction>,
@@ -148,6 +160,23 @@ pub struct ChangeLogConfig {
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub filter: String,
+}
+
+impl FunctionsConfig {
+    /// The runtime's settings.
+    pub fn settings(&self) -> tributary_runtime::functions::Settings {
+        let secs = |s: f64| std::time::Duration::from_secs_f64(s.clamp(0.0, 1e9));
+        tributary_runtime::functions::Settings {
+            max_concurrency: self.max_concurrency,
+            memory_budget_mb: self.memory_budget_mb,
+            queue: tributary_runtime::functions::QueueSettings {
+                max_events: self.async_queue_size,
+                retry_delay: secs(self.async_retry_delay_secs),
+                max_age: secs(self.async_max_event_age_secs),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// Values given on the command line; only those present override.

@@ -13,6 +13,7 @@ use serde_json::{Map, Value as Json};
 use tributary_engine::Engine;
 use tributary_runtime::functions::{FunctionConfig, Functions};
 use tributary_runtime::mappings::{MappingConfig, Mappings};
+use tributary_runtime::names::{self, NameUse};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,9 +72,34 @@ fn stream_arn(engine: &Engine, table: &str) -> Result<String, String> {
         .ok_or_else(|| format!("table {table} has no stream (enable StreamSpecification)"))
 }
 
-/// Deploys every declared function and mapping. A function whose code cannot be read or is
-/// invalid stops the start; a mapping whose table does not exist (yet) is skipped with a
-/// warning.
+/// The declared settings as a CreateFunction body, so they are checked exactly as the Lambda
+/// API checks them (bounds, lengths, environment size).
+fn settings_body(d: &DeclaredFunction) -> Map<String, Json> {
+    let mut body = Map::new();
+    if let Some(t) = d.timeout {
+        body.insert("Timeout".into(), Json::from(t));
+    }
+    if let Some(m) = d.memory_size {
+        body.insert("MemorySize".into(), Json::from(m));
+    }
+    if let Some(desc) = &d.description {
+        body.insert("Description".into(), Json::from(desc.clone()));
+    }
+    let vars: Map<String, Json> = d
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::from(v.clone())))
+        .collect();
+    body.insert(
+        "Environment".into(),
+        serde_json::json!({ "Variables": vars }),
+    );
+    body
+}
+
+/// Deploys every declared function and mapping. A function whose name, settings or code are
+/// invalid (or whose code cannot be read) stops the start; a mapping whose table does not
+/// exist (yet) is skipped with a warning.
 pub fn deploy(
     declared: &[DeclaredFunction],
     engine: &Engine,
@@ -82,34 +108,24 @@ pub fn deploy(
 ) -> Result<(), String> {
     for d in declared {
         let ctx = |e: &dyn std::fmt::Display| format!("functions.deploy {}: {e}", d.name);
+        names::parse(&d.name, NameUse::Create).map_err(|e| ctx(&e))?;
+        let settings = settings_body(d);
+        // Checked before anything is deployed.
+        FunctionConfig::new(d.name.clone())
+            .apply(&settings)
+            .map_err(|e| ctx(&e))?;
         let code = std::fs::read(&d.code)
             .map_err(|e| ctx(&format!("cannot read {}: {e}", d.code.display())))?;
-        let apply = |c: &mut FunctionConfig| {
-            if let Some(t) = d.timeout {
-                c.timeout_secs = t.clamp(1, 900);
-            }
-            if let Some(m) = d.memory_size {
-                c.memory_mb = m.clamp(128, 10_240);
-            }
-            if let Some(desc) = &d.description {
-                c.description = desc.clone();
-            }
-            c.env = d
-                .environment
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-        };
         match functions.get(&d.name).map_err(|e| ctx(&e))? {
             Some(_) => {
                 functions.update_code(&d.name, &code).map_err(|e| ctx(&e))?;
                 functions
-                    .update_config(&d.name, apply)
+                    .update_config(&d.name, |c| c.apply(&settings))
                     .map_err(|e| ctx(&e))?;
             }
             None => {
                 let mut c = FunctionConfig::new(d.name.clone());
-                apply(&mut c);
+                c.apply(&settings).map_err(|e| ctx(&e))?;
                 functions.create(c, &code).map_err(|e| ctx(&e))?;
             }
         }
@@ -162,6 +178,28 @@ pub fn deploy(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn declared_settings_are_checked_like_the_api() {
+        let d = |timeout, memory_size| super::DeclaredFunction {
+            name: "f".into(),
+            code: "f.wasm".into(),
+            timeout,
+            memory_size,
+            description: None,
+            environment: [("KEY".to_owned(), "v".to_owned())].into(),
+            mappings: Vec::new(),
+        };
+        let mut c = super::FunctionConfig::new("f".into());
+        c.apply(&super::settings_body(&d(Some(5), Some(256))))
+            .expect("valid");
+        assert_eq!((c.timeout_secs, c.memory_mb), (5, 256));
+        assert_eq!(c.env, [("KEY".to_owned(), "v".to_owned())]);
+        let err = super::FunctionConfig::new("f".into())
+            .apply(&super::settings_body(&d(Some(1000), None)))
+            .expect_err("out of range, not clamped");
+        assert!(err.to_string().contains("at 'timeout'"), "{err}");
+    }
+
     #[test]
     fn snake_case_becomes_lambda_names() {
         let v = serde_json::json!({"batch_size": 5, "destination_config": {"on_failure": {"destination": "arn:x"}},

@@ -123,6 +123,12 @@ impl Api {
             .await
             .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
         let status = resp.status().as_u16();
+        // Lambda names its error in a header; DynamoDB in the body's `__type`.
+        let error_type = resp
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = resp
             .into_body()
             .collect()
@@ -132,7 +138,10 @@ impl Api {
         let json = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
         if status >= 400 {
-            let ty = json["__type"].as_str().unwrap_or("Error");
+            let ty = error_type
+                .as_deref()
+                .or(json["__type"].as_str())
+                .unwrap_or("Error");
             let msg = json["message"]
                 .as_str()
                 .or(json["Message"].as_str())

@@ -44,16 +44,14 @@ pub async fn serve(config: Config) -> Result<(), String> {
         bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let functions_engine = engine.clone();
-    let max_concurrency = config.functions.max_concurrency;
+    let function_settings = config.functions.settings();
     let declared = config.functions.deploy.clone();
     let (functions, mappings) = tokio::task::spawn_blocking(move || {
         let runtime = Arc::new(
             tributary_runtime::Runtime::new(functions_engine.clone()).map_err(|e| e.to_string())?,
         );
-        let functions = Arc::new(
-            tributary_runtime::functions::Functions::open(runtime, max_concurrency)
-                .map_err(|e| e.to_string())?,
-        );
+        let functions = tributary_runtime::functions::Functions::open(runtime, function_settings)
+            .map_err(|e| e.to_string())?;
         let mappings = tributary_runtime::mappings::Mappings::open(
             functions.clone(),
             functions_engine.clone(),

@@ -276,7 +276,8 @@ fn record(id: &str, v: &str) -> Value {
     })
 }
 
-/// Direct invocations: API errors and malformed events become handler errors; odd but valid
+/// Direct invocations: API errors and events of the wrong shape become handler errors, a
+/// payload that is not JSON is refused before the handler runs (as Lambda does); odd but valid
 /// JSON (whitespace, look-alike members, every escape) is scanned right; a 100-record batch
 /// of ~1 KB records (more than the module's initial 64 KiB of memory) fits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,13 +310,23 @@ async fn direct_invocations() {
             r#"{"Records":[{"a":"eventID","eventID":5}]}"#,
             "a record has no eventID string",
         ),
-        (
-            r#"{"Records":[{"eventID":"a"}"#,
-            "the event is malformed JSON",
-        ),
-        (r#"{"Records":["}]"#, "the event is malformed JSON"),
     ] {
         assert_eq!(invoke_err(&lambda, event).await, want, "event {event}");
+    }
+    // Malformed JSON never reaches the handler: Lambda refuses the payload.
+    for event in [r#"{"Records":[{"eventID":"a"}"#, r#"{"Records":["}]"#] {
+        let err = lambda
+            .invoke()
+            .function_name("audit")
+            .payload(Blob::new(event.as_bytes().to_vec()))
+            .send()
+            .await
+            .expect_err("malformed payload");
+        assert_eq!(
+            aws_sdk_lambda::error::ProvideErrorMetadata::code(&err),
+            Some("InvalidRequestContentException"),
+            "{event}: {err:?}"
+        );
     }
 
     create_audit_table(&c).await;

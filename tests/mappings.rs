@@ -564,13 +564,22 @@ async fn mapping_parameters_are_validated() {
             .event_source_arn(&arn)
             .starting_position(EventSourcePosition::TrimHorizon)
     };
-    let cases = [
+    // Outside the modeled bounds: ValidationException, as Lambda's request validation says.
+    for (i, req) in [
         base().batch_size(0),
         base().batch_size(10_001),
         base().parallelization_factor(11),
-        base().maximum_record_age_in_seconds(30),
         base().maximum_retry_attempts(10_001),
         base().maximum_batching_window_in_seconds(301),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let err = req.send().await.expect_err("invalid mapping");
+        assert_eq!(err.code(), Some("ValidationException"), "case {i}: {err:?}");
+    }
+    let cases = [
+        base().maximum_record_age_in_seconds(30),
         base().destination_config(
             DestinationConfig::builder()
                 .on_failure(
@@ -638,7 +647,7 @@ async fn mapping_parameters_are_validated() {
         .send()
         .await
         .expect_err("bad update");
-    assert_eq!(err.code(), Some("InvalidParameterValueException"));
+    assert_eq!(err.code(), Some("ValidationException"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

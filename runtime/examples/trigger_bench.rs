@@ -18,7 +18,7 @@ use serde_json::{json, Value as Json};
 use tributary_engine::log::{LogConfig, SHARDS};
 use tributary_engine::ops::streams;
 use tributary_engine::{Durability, Engine, EngineConfig};
-use tributary_runtime::functions::{FunctionConfig, Functions};
+use tributary_runtime::functions::{FunctionConfig, Functions, Settings};
 use tributary_runtime::mappings::{MappingConfig, Mappings};
 use tributary_runtime::Runtime;
 
@@ -346,7 +346,7 @@ fn main() -> Result<()> {
         max_cached_files: None,
     })?);
     let runtime = Arc::new(Runtime::new(db.clone())?);
-    let functions = Arc::new(Functions::open(runtime.clone(), 64)?);
+    let functions = Functions::open(runtime.clone(), Settings::with_concurrency(64))?;
     let mappings = Mappings::open(functions.clone(), db.clone())?;
 
     latency(&db, &functions, &mappings, samples)?;

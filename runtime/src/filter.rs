@@ -8,6 +8,9 @@
 
 use serde_json::{Map, Value as Json};
 
+/// Longest filter pattern (Lambda's `Filter.Pattern`).
+const PATTERN_MAX: usize = 4096;
+
 /// A compiled FilterCriteria.
 #[derive(Clone, Debug, Default)]
 pub struct Filters {
@@ -21,11 +24,14 @@ impl Filters {
         let Some(criteria) = criteria.filter(|c| !c.is_null()) else {
             return Ok(Filters::default());
         };
-        let filters = criteria
-            .get("Filters")
-            .and_then(Json::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let Json::Object(criteria) = criteria else {
+            return Err("FilterCriteria must be an object such as {\"Filters\": [...]}".into());
+        };
+        let filters = match criteria.get("Filters") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(Json::Array(a)) => a.clone(),
+            Some(_) => return Err("FilterCriteria.Filters must be a list".into()),
+        };
         if filters.len() > 5 {
             return Err("FilterCriteria can hold at most 5 filters".into());
         }
@@ -34,6 +40,12 @@ impl Filters {
                 .get("Pattern")
                 .and_then(Json::as_str)
                 .ok_or("Each filter needs a Pattern string")?;
+            if text.len() > PATTERN_MAX {
+                return Err(format!(
+                    "A filter pattern can be at most {PATTERN_MAX} characters long (this one has {})",
+                    text.len()
+                ));
+            }
             let pattern: Json = serde_json::from_str(text)
                 .map_err(|e| format!("Invalid filter pattern definition: {e}"))?;
             let Json::Object(p) = pattern else {

@@ -1,82 +1,90 @@
 //! Deployed functions: configuration and code persisted in fjall (code stored once per
-//! SHA-256), compiled once per code hash and cached on disk as a precompiled artifact.
+//! SHA-256, unzipped under Lambda's 250 MB cap), compiled once per code hash and cached on
+//! disk as a precompiled artifact; invocations run within the server's [`Capacity`]
+//! (concurrency and memory budget), synchronously or through the asynchronous event queue.
 
 use std::collections::HashMap;
+use std::io::Read as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use parking_lot::{Condvar, Mutex};
-use serde::{Deserialize, Serialize};
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
-use crate::{Compiled, Invocation, Limits, Runtime, RuntimeError};
+use crate::capacity::{Capacity, Refused, Reservation};
+use crate::event_queue::EventQueue;
+pub use crate::event_queue::QueueSettings;
+pub use crate::function_config::FunctionConfig;
+use crate::{names, Compiled, Invocation, Runtime, RuntimeError};
 
-/// A function's configuration, as Lambda's FunctionConfiguration shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct FunctionConfig {
-    pub name: String,
-    pub description: String,
-    pub role: String,
-    pub handler: String,
-    pub runtime: String,
-    pub timeout_secs: u64,
-    pub memory_mb: u64,
-    pub env: Vec<(String, String)>,
-    /// Base64 SHA-256 of the code as uploaded (Lambda's CodeSha256).
-    pub code_sha256: String,
-    pub code_size: u64,
-    /// ISO-8601.
-    pub last_modified: String,
-    pub version: u64,
+/// Largest unzipped code (Lambda: 250 MB), enforced while inflating.
+pub const UNZIPPED_MAX: u64 = 262_144_000;
+
+/// How invocations are bounded (the `[functions]` settings).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Invocations that may run at once, across all functions.
+    pub max_concurrency: usize,
+    /// MB that running invocations may reserve together (each its MemorySize).
+    pub memory_budget_mb: u64,
+    /// The asynchronous invocation queue.
+    pub queue: QueueSettings,
 }
 
-impl FunctionConfig {
-    /// A function with Lambda's defaults (3 s, 128 MB); code and hash are set on create.
-    pub fn new(name: String) -> FunctionConfig {
-        FunctionConfig {
-            name,
-            description: String::new(),
-            role: String::new(),
-            handler: "handle".into(),
-            runtime: "wasm32-component".into(),
-            timeout_secs: 3,
-            memory_mb: 128,
-            env: Vec::new(),
-            code_sha256: String::new(),
-            code_size: 0,
-            last_modified: String::new(),
-            version: 0,
-        }
-    }
-
-    pub fn limits(&self) -> Limits {
-        Limits {
-            timeout: std::time::Duration::from_secs(self.timeout_secs),
-            memory_bytes: (self.memory_mb as usize) * 1024 * 1024,
-            env: self.env.clone(),
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_concurrency: 64,
+            memory_budget_mb: 16_384,
+            queue: QueueSettings::default(),
         }
     }
 }
 
+impl Settings {
+    /// The defaults with this concurrency limit.
+    pub fn with_concurrency(max_concurrency: usize) -> Settings {
+        Settings {
+            max_concurrency,
+            ..Settings::default()
+        }
+    }
+}
+
+/// The runtime's errors about functions and mappings; the Lambda API maps each to Lambda's
+/// error type.
 #[derive(Debug, thiserror::Error)]
 pub enum FunctionError {
-    #[error("Function not found: {0}")]
+    /// ResourceNotFoundException; the message is complete ("Function not found: <arn>").
+    #[error("{0}")]
     NotFound(String),
     #[error("Function already exist: {0}")]
     Conflict(String),
+    /// InvalidParameterValueException.
     #[error("{0}")]
     InvalidParameter(String),
+    /// ValidationException: a value outside the bounds or pattern of Lambda's API.
+    #[error("{0}")]
+    Validation(String),
+    /// InvalidRequestContentException: the body (or a member of it) cannot be read.
+    #[error("{0}")]
+    InvalidRequestContent(String),
+    /// RequestEntityTooLargeException (413).
+    #[error("{0}")]
+    RequestTooLarge(String),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("storage error: {0}")]
     Storage(String),
-    /// No invocation slot free (Lambda's TooManyRequestsException).
-    #[error(
-        "Rate Exceeded. Function {0} cannot be invoked: all {1} concurrent executions are in use"
-    )]
-    Throttled(String, usize),
+    /// Not now (Lambda's TooManyRequestsException, with its `Reason`).
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        reason: &'static str,
+    },
 }
 
 impl From<tributary_engine::EngineError> for FunctionError {
@@ -91,15 +99,29 @@ impl From<fjall::Error> for FunctionError {
     }
 }
 
-/// The component inside uploaded code: the raw bytes, or the one `.wasm` file of a zip.
+fn unzip_error(e: impl std::fmt::Display) -> FunctionError {
+    FunctionError::InvalidParameter(format!(
+        "Could not unzip uploaded file. Please check your file, then try to upload again. ({e})"
+    ))
+}
+
+fn too_large_unzipped() -> FunctionError {
+    FunctionError::InvalidParameter(format!(
+        "Unzipped size must be smaller than {UNZIPPED_MAX} bytes"
+    ))
+}
+
+/// The component inside uploaded code: the raw bytes, or the one `.wasm` file of a zip,
+/// inflated up to [`UNZIPPED_MAX`] bytes (whatever sizes the archive declares).
 pub fn component_bytes(code: &[u8]) -> Result<Vec<u8>, FunctionError> {
     if code.starts_with(b"\0asm") {
+        if code.len() as u64 > UNZIPPED_MAX {
+            return Err(too_large_unzipped());
+        }
         return Ok(code.to_vec());
     }
     if code.starts_with(b"PK") {
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(code)).map_err(|e| {
-            FunctionError::InvalidParameter(format!("Could not unzip uploaded file: {e}"))
-        })?;
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(code)).map_err(unzip_error)?;
         let wasm: Vec<usize> = (0..zip.len())
             .filter(|i| zip.name_for_index(*i).is_some_and(|n| n.ends_with(".wasm")))
             .collect();
@@ -108,13 +130,18 @@ pub fn component_bytes(code: &[u8]) -> Result<Vec<u8>, FunctionError> {
                 "The zip file must hold exactly one .wasm file".into(),
             ));
         };
-        let mut file = zip.by_index(index).map_err(|e| {
-            FunctionError::InvalidParameter(format!("Could not unzip uploaded file: {e}"))
-        })?;
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut out).map_err(|e| {
-            FunctionError::InvalidParameter(format!("Could not unzip uploaded file: {e}"))
-        })?;
+        let file = zip.by_index(index).map_err(unzip_error)?;
+        if file.size() > UNZIPPED_MAX {
+            return Err(too_large_unzipped());
+        }
+        let declared = usize::try_from(file.size()).unwrap_or(0);
+        let mut out = Vec::with_capacity(declared.min(16 * 1024 * 1024));
+        file.take(UNZIPPED_MAX + 1)
+            .read_to_end(&mut out)
+            .map_err(unzip_error)?;
+        if out.len() as u64 > UNZIPPED_MAX {
+            return Err(too_large_unzipped());
+        }
         return Ok(out);
     }
     Err(FunctionError::InvalidParameter(
@@ -131,41 +158,14 @@ pub struct Functions {
     artifacts: PathBuf,
     compiled: Mutex<HashMap<String, Arc<Compiled>>>,
     lock: Mutex<()>,
-    slots: Slots,
+    capacity: Arc<Capacity>,
+    pub(crate) queue: EventQueue,
+    stop: Arc<AtomicBool>,
 }
 
-/// Concurrent executions: at most `max` invocations run at once, across all functions.
-struct Slots {
-    used: Mutex<usize>,
-    freed: Condvar,
-    max: usize,
-}
-
-/// A taken slot; freed on drop.
-struct Slot<'a>(&'a Slots);
-
-impl Slots {
-    /// Takes a slot: at once, or (when `wait`) after the wait a throttled caller makes.
-    /// `None` when none is free and `wait` is false. The bool says whether it was throttled.
-    fn take(&self, wait: bool) -> Option<(Slot<'_>, bool)> {
-        let mut used = self.used.lock();
-        let mut throttled = false;
-        while *used >= self.max {
-            throttled = true;
-            if !wait {
-                return None;
-            }
-            self.freed.wait(&mut used);
-        }
-        *used += 1;
-        Some((Slot(self), throttled))
-    }
-}
-
-impl Drop for Slot<'_> {
+impl Drop for Functions {
     fn drop(&mut self) {
-        *self.0.used.lock() -= 1;
-        self.0.freed.notify_one();
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -174,29 +174,72 @@ fn now_iso() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
-    crate::iso8601(secs as u64)
+    crate::iso8601(u64::try_from(secs).unwrap_or(u64::MAX))
 }
 
 impl Functions {
-    /// Opens the deployed functions; at most `max_concurrency` invocations run at once.
-    pub fn open(runtime: Arc<Runtime>, max_concurrency: usize) -> Result<Functions, FunctionError> {
+    /// Opens the deployed functions and starts the asynchronous queue's dispatcher.
+    pub fn open(
+        runtime: Arc<Runtime>,
+        settings: Settings,
+    ) -> Result<Arc<Functions>, FunctionError> {
         let db = runtime.db().clone();
         let ks = db.aux_keyspace("functions")?;
         let artifacts = db.data_dir().join("functions");
         std::fs::create_dir_all(&artifacts)
             .map_err(|e| FunctionError::Storage(format!("{}: {e}", artifacts.display())))?;
-        Ok(Functions {
+        let queue = EventQueue::open(&db, settings.queue.clone())?;
+        let functions = Arc::new(Functions {
             runtime,
             ks,
             artifacts,
             compiled: Mutex::default(),
             lock: Mutex::default(),
-            slots: Slots {
-                used: Mutex::new(0),
-                freed: Condvar::new(),
-                max: max_concurrency.max(1),
-            },
-        })
+            capacity: Capacity::new(settings.max_concurrency, settings.memory_budget_mb),
+            queue,
+            stop: Arc::new(AtomicBool::new(false)),
+        });
+        crate::event_queue::start_dispatcher(&functions, functions.stop.clone())?;
+        Ok(functions)
+    }
+
+    /// The concurrency and memory the server's invocations share.
+    pub fn capacity(&self) -> &Arc<Capacity> {
+        &self.capacity
+    }
+
+    /// A function's ARN (`arn:aws:lambda:<region>:<account>:function:<name>`).
+    pub fn arn(&self, name: &str) -> String {
+        let db = self.runtime.db();
+        format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            db.region(),
+            db.account()
+        )
+    }
+
+    /// Lambda's ResourceNotFoundException for a function.
+    pub fn not_found(&self, name: &str) -> FunctionError {
+        FunctionError::NotFound(format!("Function not found: {}", self.arn(name)))
+    }
+
+    /// Checks what a stored configuration must satisfy here (the name, and a MemorySize
+    /// that fits in the server's memory budget).
+    fn check_config(&self, c: &FunctionConfig) -> Result<(), FunctionError> {
+        if !names::is_valid_name(&c.name) {
+            names::parse(&c.name, names::NameUse::Create)?;
+            return Err(FunctionError::InvalidParameter(format!(
+                "A function is created with its name (1-64 characters [a-zA-Z0-9-_]), not {}",
+                c.name
+            )));
+        }
+        if c.memory_mb > self.capacity.budget_mb {
+            return Err(FunctionError::InvalidParameter(format!(
+                "MemorySize {} MB exceeds this server's memory budget for functions ({} MB, functions.memory_budget_mb): the function could never run",
+                c.memory_mb, self.capacity.budget_mb
+            )));
+        }
+        Ok(())
     }
 
     fn put_config(&self, c: &FunctionConfig) -> Result<(), FunctionError> {
@@ -278,6 +321,7 @@ impl Functions {
         mut c: FunctionConfig,
         code: &[u8],
     ) -> Result<FunctionConfig, FunctionError> {
+        self.check_config(&c)?;
         let _g = self.lock.lock();
         if self.get(&c.name)?.is_some() {
             return Err(FunctionError::Conflict(c.name));
@@ -292,6 +336,9 @@ impl Functions {
     }
 
     pub fn get(&self, name: &str) -> Result<Option<FunctionConfig>, FunctionError> {
+        if !names::is_valid_name(name) {
+            return Ok(None);
+        }
         match self.ks.get(format!("f/{name}"))? {
             Some(v) => Ok(Some(
                 serde_json::from_slice(&v).map_err(|e| FunctionError::Storage(e.to_string()))?,
@@ -301,8 +348,7 @@ impl Functions {
     }
 
     pub fn require(&self, name: &str) -> Result<FunctionConfig, FunctionError> {
-        self.get(name)?
-            .ok_or_else(|| FunctionError::NotFound(name.to_owned()))
+        self.get(name)?.ok_or_else(|| self.not_found(name))
     }
 
     pub fn list(&self) -> Result<Vec<FunctionConfig>, FunctionError> {
@@ -331,11 +377,12 @@ impl Functions {
     pub fn update_config(
         &self,
         name: &str,
-        change: impl FnOnce(&mut FunctionConfig),
+        change: impl FnOnce(&mut FunctionConfig) -> Result<(), FunctionError>,
     ) -> Result<FunctionConfig, FunctionError> {
         let _g = self.lock.lock();
         let mut c = self.require(name)?;
-        change(&mut c);
+        change(&mut c)?;
+        self.check_config(&c)?;
         c.last_modified = now_iso();
         self.put_config(&c)?;
         Ok(c)
@@ -348,9 +395,9 @@ impl Functions {
         Ok(())
     }
 
-    /// Calls the function's `handle` with `payload` under its Timeout and MemorySize, in one
-    /// of the concurrent-execution slots: refused with [`FunctionError::Throttled`] when none
-    /// is free, or (`wait`) after waiting for one. Counted in the function's metrics.
+    /// Calls the function's `handle` with `payload` under its Timeout and MemorySize, once
+    /// the server's capacity has room for it: refused with [`FunctionError::Throttled`] when
+    /// it has none, or (`wait`) after waiting for it. Counted in the function's metrics.
     pub fn invoke(
         &self,
         name: &str,
@@ -358,20 +405,96 @@ impl Functions {
         wait: bool,
     ) -> Result<Invocation, FunctionError> {
         let c = self.require(name)?;
-        let hex = self.code_hex(&c)?;
-        let compiled = self.compiled_for(&hex, None)?;
-        let Some((_slot, throttled)) = self.slots.take(wait) else {
-            crate::metrics::throttled(name);
-            return Err(FunctionError::Throttled(name.to_owned(), self.slots.max));
-        };
-        if throttled {
-            crate::metrics::throttled(name);
+        let compiled = self.compiled_for(&self.code_hex(&c)?, None)?;
+        let reservation = self.reserve(&c, wait)?;
+        self.run(&c, &compiled, payload, reservation)
+    }
+
+    /// Takes the function's share of the capacity (its MemorySize and one execution).
+    pub(crate) fn reserve(
+        &self,
+        c: &FunctionConfig,
+        wait: bool,
+    ) -> Result<Reservation, FunctionError> {
+        match self.capacity.reserve(c.memory_mb, wait) {
+            Ok((r, throttled)) => {
+                if throttled {
+                    crate::metrics::throttled(&c.name);
+                }
+                Ok(r)
+            }
+            Err(why) => {
+                if why != Refused::TooLarge {
+                    crate::metrics::throttled(&c.name);
+                }
+                Err(self.refused(c, why))
+            }
         }
+    }
+
+    fn refused(&self, c: &FunctionConfig, why: Refused) -> FunctionError {
+        let cap = &self.capacity;
+        let message = match why {
+            Refused::Concurrency => format!(
+                "Rate Exceeded. Function {} cannot be invoked: all {} concurrent executions are in use (functions.max_concurrency)",
+                c.name, cap.max_concurrency
+            ),
+            Refused::Memory => format!(
+                "Rate Exceeded. Function {} cannot be invoked: its MemorySize ({} MB) does not fit in what running invocations leave of the memory budget ({} MB, functions.memory_budget_mb)",
+                c.name, c.memory_mb, cap.budget_mb
+            ),
+            Refused::TooLarge => {
+                return FunctionError::InvalidParameter(format!(
+                    "MemorySize {} MB of function {} exceeds this server's memory budget for functions ({} MB, functions.memory_budget_mb): it cannot run",
+                    c.memory_mb, c.name, cap.budget_mb
+                ))
+            }
+        };
+        FunctionError::Throttled {
+            message,
+            reason: "ConcurrentInvocationLimitExceeded",
+        }
+    }
+
+    /// Runs one invocation holding its reservation (given back when it ends).
+    pub(crate) fn run(
+        &self,
+        c: &FunctionConfig,
+        compiled: &Compiled,
+        payload: &str,
+        reservation: Reservation,
+    ) -> Result<Invocation, FunctionError> {
         let started = std::time::Instant::now();
-        let outcome = self.runtime.invoke(&compiled, payload, &c.limits());
+        let outcome = self.runtime.invoke(compiled, payload, &c.limits());
+        drop(reservation);
         let failed = !matches!(&outcome, Ok(inv) if inv.result.is_ok());
-        crate::metrics::invoked(name, started.elapsed(), failed);
+        crate::metrics::invoked(&c.name, started.elapsed(), failed);
         Ok(outcome?)
+    }
+
+    /// Queues an asynchronous invocation (`InvocationType: Event`): persisted, then run when
+    /// the capacity allows, retried on function errors as Lambda does. Returns the request id
+    /// and the durability ticket to wait for before acknowledging.
+    pub fn enqueue(
+        &self,
+        name: &str,
+        payload: &str,
+    ) -> Result<(String, Option<tributary_engine::durability::Ticket>), FunctionError> {
+        let c = self.require(name)?;
+        if c.memory_mb > self.capacity.budget_mb {
+            return Err(self.refused(&c, Refused::TooLarge));
+        }
+        self.queue.push(&c.name, payload, self.runtime.db())
+    }
+
+    /// Events waiting in (or being run from) the asynchronous queue.
+    pub fn queued_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The compiled code of a function (from memory, the artifact cache or compiled now).
+    pub(crate) fn compiled(&self, c: &FunctionConfig) -> Result<Arc<Compiled>, FunctionError> {
+        self.compiled_for(&self.code_hex(c)?, None)
     }
 
     /// Compiles (or loads the cached artifact of) the function's code ahead of its first call.

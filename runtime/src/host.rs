@@ -1,28 +1,25 @@
 //! What a trigger function's store holds, and the host side of its imports: the local
 //! region's DynamoDB API (`dynamodb.call`, straight into the engine), logging, and WASI 0.2
-//! with no preopened directories (stdout/stderr are captured into the function's log) and
-//! `wasi:http` linked with every outgoing request refused (`HTTP-request-denied`).
+//! with no preopened directories (stdout/stderr are captured into the function's log, capped
+//! with it: see `output.rs`) and `wasi:http` linked with every outgoing request refused
+//! (`HTTP-request-denied`). Host-side resources a guest can create are bounded too: the
+//! resource table's entries and the bytes one `get-random-bytes` call may ask for.
 
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::bindings::tributary::function::{dynamodb, logging};
+use crate::limiter::InstanceLimiter;
+use crate::output::{LogLine, Output, OUTPUT_LIMIT};
 
-/// Most bytes of guest stdout/stderr kept per invocation.
-const CAPTURE_BYTES: usize = 64 * 1024;
+/// Most host resources (streams, pollables, HTTP fields...) a guest may hold at once.
+const MAX_RESOURCES: usize = 100_000;
 
-/// One log line from a guest (`logging.log`, or a line it printed).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine {
-    /// "TRACE", "DEBUG", "INFO", "WARN" or "ERROR" (printed output: "STDOUT" / "STDERR").
-    pub level: &'static str,
-    pub message: String,
-}
+/// Most bytes one `wasi:random` call may ask the host for.
+const MAX_RANDOM_BYTES: u64 = 1024 * 1024;
 
 /// The per-invocation state of a guest.
 pub struct State {
@@ -30,52 +27,41 @@ pub struct State {
     pub(crate) table: ResourceTable,
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_hooks: DenyOutgoing,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: InstanceLimiter,
     pub(crate) db: Arc<tributary_engine::Engine>,
-    pub(crate) logs: Vec<LogLine>,
-    pub(crate) stdout: MemoryOutputPipe,
-    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) output: Output,
 }
 
 impl State {
     pub(crate) fn new(
         db: Arc<tributary_engine::Engine>,
         env: &[(String, String)],
-        limits: StoreLimits,
+        limits: InstanceLimiter,
     ) -> State {
-        let stdout = MemoryOutputPipe::new(CAPTURE_BYTES);
-        let stderr = MemoryOutputPipe::new(CAPTURE_BYTES);
+        let output = Output::new(OUTPUT_LIMIT);
         let mut b = WasiCtx::builder();
-        b.stdout(stdout.clone()).stderr(stderr.clone());
+        b.stdout(output.stdout())
+            .stderr(output.stderr())
+            .max_random_size(MAX_RANDOM_BYTES);
         for (k, v) in env {
             b.env(k, v);
         }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         State {
             wasi: b.build(),
-            table: ResourceTable::new(),
+            table,
             http: WasiHttpCtx::new(),
             http_hooks: DenyOutgoing,
             limits,
             db,
-            logs: Vec::new(),
-            stdout,
-            stderr,
+            output,
         }
     }
 
-    /// The guest's log: its `logging.log` lines, then what it printed.
+    /// The guest's log: its `logging.log` lines, then what it printed, capped.
     pub(crate) fn take_logs(&mut self) -> Vec<LogLine> {
-        let mut logs = std::mem::take(&mut self.logs);
-        for (level, pipe) in [("STDOUT", &self.stdout), ("STDERR", &self.stderr)] {
-            let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes).lines() {
-                logs.push(LogLine {
-                    level,
-                    message: line.to_owned(),
-                });
-            }
-        }
-        logs
+        self.output.take()
     }
 }
 
@@ -155,6 +141,6 @@ impl logging::Host for State {
             logging::Level::Warn => "WARN",
             logging::Level::Error => "ERROR",
         };
-        self.logs.push(LogLine { level, message });
+        self.output.log(level, message);
     }
 }

@@ -6,21 +6,28 @@
 //! [`Runtime::invoke`].
 
 pub mod build;
+pub mod capacity;
+mod event_queue;
 pub mod filter;
+pub mod function_config;
 pub mod functions;
 mod host;
+pub mod limiter;
 pub mod mappings;
 pub mod metrics;
+pub mod names;
+pub mod output;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, Store, Trap};
 
-pub use host::LogLine;
 use host::State;
+use limiter::{InstanceLimiter, MemoryExceeded};
+pub use output::LogLine;
 
 pub use tributary_engine as engine;
 
@@ -48,7 +55,8 @@ pub enum RuntimeError {
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
-/// Limits of one invocation (Lambda's Timeout and MemorySize).
+/// Limits of one invocation (Lambda's Timeout and MemorySize: the sum of all the instance's
+/// linear memories and tables).
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub timeout: Duration,
@@ -164,16 +172,19 @@ impl Runtime {
     }
 
     /// Runs `handle(event)` in a fresh instance under `limits`. A handler that traps, runs
-    /// past its deadline or exceeds its memory fails this invocation only.
+    /// past its deadline or exceeds its memory fails this invocation only; what it logs and
+    /// prints is kept up to [`output::OUTPUT_LIMIT`] bytes.
     pub fn invoke(&self, f: &Compiled, event: &str, limits: &Limits) -> Result<Invocation> {
-        let store_limits = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .trap_on_grow_failure(true)
-            .build();
-        let state = State::new(self.db.clone(), &limits.env, store_limits);
+        let state = State::new(
+            self.db.clone(),
+            &limits.env,
+            InstanceLimiter::new(limits.memory_bytes),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (limits.timeout.as_millis() / TICK.as_millis()).max(1) as u64;
+        let ticks = u64::try_from(limits.timeout.as_millis() / TICK.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let outcome = f
@@ -189,6 +200,9 @@ impl Runtime {
 }
 
 fn classify(e: wasmtime::Error, limits: &Limits) -> RuntimeError {
+    if e.downcast_ref::<MemoryExceeded>().is_some() {
+        return RuntimeError::OutOfMemory(limits.memory_bytes);
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => RuntimeError::Timeout(limits.timeout),
         Some(Trap::AllocationTooLarge) => RuntimeError::OutOfMemory(limits.memory_bytes),
@@ -196,6 +210,7 @@ fn classify(e: wasmtime::Error, limits: &Limits) -> RuntimeError {
             let text = format!("{e:#}");
             if text.contains("forcing trap when growing memory")
                 || text.contains("memory minimum size")
+                || text.contains("(MemorySize)")
             {
                 RuntimeError::OutOfMemory(limits.memory_bytes)
             } else {

@@ -1,6 +1,7 @@
 //! Per-function metrics, through the `metrics` facade (the server installs a Prometheus
 //! recorder and serves them at `GET /metrics`): Lambda's Invocations, Errors, Throttles,
-//! Duration and IteratorAge, plus records delivered and recursive loops stopped.
+//! Duration and IteratorAge, plus records delivered, recursive loops stopped and
+//! asynchronous events discarded (by reason).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ pub const DURATION: &str = "tributary_function_duration_seconds";
 pub const ITERATOR_AGE: &str = "tributary_mapping_iterator_age_seconds";
 pub const RECORDS: &str = "tributary_mapping_records_total";
 pub const RECURSIVE_LOOPS: &str = "tributary_function_recursive_loops_stopped_total";
+pub const ASYNC_DISCARDED: &str = "tributary_function_async_events_discarded_total";
 
 pub(crate) fn invoked(function: &str, took: Duration, failed: bool) {
     let f = function.to_owned();
@@ -38,4 +40,11 @@ pub(crate) fn delivered(function: &str, mapping: &str, records: usize) {
 
 pub(crate) fn recursive_loop(function: &str, records: usize) {
     metrics::counter!(RECURSIVE_LOOPS, "function" => function.to_owned()).increment(records as u64);
+}
+
+/// An asynchronous event given up: "RetriesExhausted", "EventAgeExceeded", "FunctionDeleted"
+/// or "CannotRun".
+pub(crate) fn async_discarded(function: &str, reason: &'static str) {
+    metrics::counter!(ASYNC_DISCARDED, "function" => function.to_owned(), "reason" => reason)
+        .increment(1);
 }

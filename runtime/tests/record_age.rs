@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tributary_engine::{Durability, Engine, EngineConfig};
-use tributary_runtime::functions::{FunctionConfig, Functions};
+use tributary_runtime::functions::{FunctionConfig, Functions, Settings};
 use tributary_runtime::mappings::{MappingConfig, Mappings};
 use tributary_runtime::Runtime;
 
@@ -65,7 +65,7 @@ fn records_past_their_age_go_to_the_destination() {
          (i32.store (i32.const 24) (i32.const 0)) (i32.const 16)",
     ));
     let runtime = Arc::new(Runtime::new(db.clone()).expect("runtime"));
-    let functions = Arc::new(Functions::open(runtime, 4).expect("functions"));
+    let functions = Functions::open(runtime, Settings::with_concurrency(4)).expect("functions");
     functions
         .create(FunctionConfig::new("f".into()), &counting)
         .expect("create");

@@ -947,3 +947,25 @@ impl Server {
         self.child.as_ref().map(Child::id)
     }
 }
+
+/// A Lambda REST API request without the SDK (`path` from `/2015-03-31/...` on).
+#[allow(dead_code)]
+pub fn lambda_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    let (status, headers, body) = http_request(addr, method, path, &all, body)
+        .unwrap_or_else(|e| panic!("Lambda {method} {path} to {addr} failed: {e}"));
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    RawResponse {
+        status,
+        headers,
+        body,
+        json,
+    }
+}

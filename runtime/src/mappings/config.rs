@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::filter::Filters;
+use crate::function_config::{int_member, str_member};
 use crate::functions::FunctionError;
+use crate::names::validation_message;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MappingConfig {
@@ -60,26 +62,16 @@ fn invalid(m: String) -> FunctionError {
     FunctionError::InvalidParameter(m)
 }
 
-/// Lambda's validation message for a number out of bounds.
+/// Lambda's validation message for a number outside its modeled bounds (ValidationException).
 fn out_of_range(value: i64, field: &str, min: i64, max: i64) -> FunctionError {
     let constraint = if value < min {
         format!("greater than or equal to {min}")
     } else {
         format!("less than or equal to {max}")
     };
-    invalid(format!(
-        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must have value {constraint}"
-    ))
-}
-
-fn int(body: &Map<String, Json>, key: &str) -> Result<Option<i64>, FunctionError> {
-    match body.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| invalid(format!("{key} must be an integer"))),
-    }
+    FunctionError::Validation(validation_message(&[format!(
+        "Value '{value}' at '{field}' failed to satisfy constraint: Member must have value {constraint}"
+    )]))
 }
 
 fn bounded(
@@ -89,9 +81,21 @@ fn bounded(
     min: i64,
     max: i64,
 ) -> Result<Option<i64>, FunctionError> {
-    match int(body, key)? {
+    match int_member(body, key)? {
         Some(v) if v < min || v > max => Err(out_of_range(v, field, min, max)),
         other => Ok(other),
+    }
+}
+
+/// A boolean member; anything else is unreadable (InvalidRequestContentException).
+fn bool_member(body: &Map<String, Json>, key: &str) -> Result<Option<bool>, FunctionError> {
+    match body.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Bool(b)) => Ok(Some(*b)),
+        Some(Json::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+        Some(other) => Err(FunctionError::InvalidRequestContent(format!(
+            "Could not parse request body into json: Could not parse payload into json: Cannot deserialize value of type `java.lang.Boolean` from {other} of `{key}`"
+        ))),
     }
 }
 
@@ -172,7 +176,10 @@ impl MappingConfig {
             604_800,
         )? {
             if (0..60).contains(&a) {
-                return Err(out_of_range(a, "maximumRecordAgeInSeconds", 60, 604_800));
+                // Within the modeled bounds, refused by the service itself.
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{a}' at 'maximumRecordAgeInSeconds' failed to satisfy constraint: Member must have value greater than or equal to 60"
+                )));
             }
             self.max_record_age_secs = a;
         }
@@ -185,27 +192,25 @@ impl MappingConfig {
         )? {
             self.parallelization_factor = p as u32;
         }
-        if let Some(v) = body.get("Enabled") {
-            self.enabled = v
-                .as_bool()
-                .ok_or_else(|| invalid("Enabled must be a boolean".into()))?;
+        if let Some(v) = bool_member(body, "Enabled")? {
+            self.enabled = v;
         }
-        if let Some(v) = body.get("BisectBatchOnFunctionError") {
-            self.bisect_on_error = v
-                .as_bool()
-                .ok_or_else(|| invalid("BisectBatchOnFunctionError must be a boolean".into()))?;
+        if let Some(v) = bool_member(body, "BisectBatchOnFunctionError")? {
+            self.bisect_on_error = v;
         }
-        if let Some(v) = body.get("StartingPosition").and_then(Json::as_str) {
-            self.starting_position = v.to_owned();
+        if let Some(v) = str_member(body, "StartingPosition")? {
+            self.starting_position = v;
         }
         if let Some(f) = body.get("FilterCriteria") {
             self.filter_criteria = Some(f.clone()).filter(|f| !f.is_null());
             Filters::parse(self.filter_criteria.as_ref()).map_err(invalid)?;
         }
         if let Some(types) = body.get("FunctionResponseTypes") {
-            let list = types
-                .as_array()
-                .ok_or_else(|| invalid("FunctionResponseTypes must be a list".into()))?;
+            let list = types.as_array().ok_or_else(|| {
+                FunctionError::InvalidRequestContent(
+                    "Could not parse request body into json: Could not parse payload into json: FunctionResponseTypes must be a list".into(),
+                )
+            })?;
             let mut out = Vec::new();
             for t in list {
                 match t.as_str() {
@@ -233,8 +238,8 @@ impl MappingConfig {
                     self.on_failure = Some(arn.clone());
                 }
                 Some(_) => {
-                    return Err(invalid(
-                        "DestinationConfig.OnFailure.Destination must be a string".into(),
+                    return Err(FunctionError::InvalidRequestContent(
+                        "Could not parse request body into json: Could not parse payload into json: DestinationConfig.OnFailure.Destination must be a string".into(),
                     ))
                 }
             }
@@ -301,10 +306,26 @@ mod tests {
             let mut c2 = c.clone();
             assert!(c2.apply(&body(bad.clone())).is_err(), "{bad}");
         }
+        for unreadable in [
+            json!({"BatchSize": "many"}),
+            json!({"Enabled": 1}),
+            json!({"StartingPosition": ["LATEST"]}),
+            json!({"FunctionResponseTypes": "ReportBatchItemFailures"}),
+        ] {
+            let mut c2 = c.clone();
+            assert!(
+                matches!(
+                    c2.apply(&body(unreadable.clone())),
+                    Err(FunctionError::InvalidRequestContent(_))
+                ),
+                "{unreadable}"
+            );
+        }
         let err = c
             .clone()
             .apply(&body(json!({"ParallelizationFactor": 11})))
             .expect_err("bound");
+        assert!(matches!(err, FunctionError::Validation(_)), "{err:?}");
         assert!(
             err.to_string().contains("less than or equal to 10"),
             "{err}"

@@ -222,7 +222,10 @@ impl Mappings {
         let stop = Arc::new(AtomicBool::new(false));
         let (me, cfg, flag) = (self.clone(), c.clone(), stop.clone());
         let thread = std::thread::Builder::new()
-            .name(format!("esm-{}", &c.uuid[..8.min(c.uuid.len())]))
+            .name(format!(
+                "esm-{}",
+                c.uuid.chars().take(8).collect::<String>()
+            ))
             .spawn(move || worker::run(me, cfg, flag));
         match thread {
             Ok(t) => {

@@ -216,7 +216,7 @@ fn deliver(
     };
     let now = now_ms();
     if c.max_record_age_secs >= 0 {
-        let max_ms = c.max_record_age_secs as u64 * 1000;
+        let max_ms = c.max_record_age_secs.unsigned_abs().saturating_mul(1000);
         let expired = records
             .iter()
             .take_while(|r| now.saturating_sub(r.created_ms) > max_ms)
@@ -237,7 +237,8 @@ fn deliver(
         }
     }
     if records.len() < limit && c.max_batching_window_secs > 0 && st.failing.is_none() {
-        let due = records[0].created_ms + c.max_batching_window_secs * 1000;
+        let first_created = records.first().map_or(now, |r| r.created_ms);
+        let due = first_created.saturating_add(c.max_batching_window_secs.saturating_mul(1000));
         if now < due {
             return Ok(Step::Gather(
                 Instant::now() + Duration::from_millis(due - now),
@@ -326,7 +327,8 @@ fn deliver(
         )?;
         return Ok(Step::Progress);
     }
-    let backoff = Duration::from_millis(20u64 << (attempts - 1).min(8)).min(Duration::from_secs(5));
+    let backoff = Duration::from_millis(20u64 << attempts.saturating_sub(1).min(8))
+        .min(Duration::from_secs(5));
     st.not_before = Some(Instant::now() + backoff);
     Ok(Step::Retry)
 }
@@ -400,7 +402,9 @@ fn invoke_lanes(m: &Mappings, c: &MappingConfig, batch: Vec<Delivered<'_>>) -> V
     let mut lanes: Vec<Vec<Delivered<'_>>> = (0..n).map(|_| Vec::new()).collect();
     for d in batch {
         let i = lane_of(d.record, n);
-        lanes[i].push(d);
+        if let Some(lane) = lanes.get_mut(i) {
+            lane.push(d);
+        }
     }
     lanes.retain(|l| !l.is_empty());
     if lanes.len() == 1 {
@@ -436,16 +440,25 @@ fn invoke(m: &Mappings, c: &MappingConfig, lane: &[Delivered<'_>]) -> LaneOutcom
         whole: true,
     };
     // Writes the handler makes are one hop deeper than the deepest record it was given.
-    let hops = lane.iter().map(|d| d.record.hops).max().unwrap_or(0) + 1;
+    let hops = lane
+        .iter()
+        .map(|d| d.record.hops)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
     let payload =
         json!({ "Records": lane.iter().map(|d| &d.json).collect::<Vec<_>>() }).to_string();
     let started = Instant::now();
+    // A panic below fails this batch (retried), not the mapping's worker thread.
     let inv = log::with_hops(hops, || {
-        m.functions.invoke(&c.function_name, &payload, true)
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            m.functions.invoke(&c.function_name, &payload, true)
+        }))
     });
     let inv = match inv {
-        Ok(inv) => inv,
-        Err(e) => return whole(e.to_string()),
+        Ok(Ok(inv)) => inv,
+        Ok(Err(e)) => return whole(e.to_string()),
+        Err(_) => return whole("the invocation panicked".into()),
     };
     for l in &inv.logs {
         tracing::info!(function = %c.function_name, level = l.level, "{}", l.message);

@@ -1,0 +1,175 @@
+//! The event-source mapping operations: Create/Get/List/Update/DeleteEventSourceMapping.
+//! The settings and their validation live in the runtime (`MappingConfig::apply`).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Map, Value as Json};
+use tributary_runtime::mappings::MappingConfig;
+use tributary_runtime::names::NameUse;
+
+use super::{
+    blocking, error, function_arn, function_error, function_ref, json_ok, parse_body, AppState,
+    Body, Name, S,
+};
+
+fn mapping_json(state: &AppState, m: &MappingConfig) -> Json {
+    let mut j = m.settings_json();
+    j["FunctionArn"] = json!(function_arn(state, &m.function_name));
+    j["LastProcessingResult"] = json!(m.last_result);
+    j
+}
+
+/// The function an event-source mapping request names.
+fn mapping_function(body: &Map<String, Json>) -> Result<Option<String>, Response> {
+    match body.get("FunctionName") {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(raw)) => function_ref(raw, NameUse::Unqualified).map(|f| Some(f.name)),
+        Some(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            "Could not parse request body into json: FunctionName must be a string",
+        )),
+    }
+}
+
+pub(super) async fn create_mapping(State(state): S, body: Body) -> Response {
+    let body = match parse_body(body, "CreateEventSourceMapping") {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let bad = |m: &str| error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", m);
+    let function = match mapping_function(&body) {
+        Ok(Some(f)) => f,
+        Ok(None) => return bad("FunctionName is required"),
+        Err(r) => return r,
+    };
+    let Some(arn) = body.get("EventSourceArn").and_then(Json::as_str) else {
+        return bad("EventSourceArn is required");
+    };
+    let mut c = MappingConfig::new(uuid::Uuid::new_v4().to_string(), function, arn.to_owned());
+    if let Err(e) = c.apply(&body) {
+        return function_error(e);
+    }
+    let mappings = state.mappings.clone();
+    match blocking(move || mappings.create(c)).await {
+        Ok(m) => json_ok(StatusCode::ACCEPTED, mapping_json(&state, &m)),
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct MappingFilter {
+    #[serde(rename = "FunctionName")]
+    function: Option<String>,
+    #[serde(rename = "EventSourceArn")]
+    source: Option<String>,
+}
+
+pub(super) async fn list_mappings(
+    State(state): S,
+    query: Result<Query<MappingFilter>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            "Invalid query string",
+        );
+    };
+    let f = match q
+        .function
+        .as_deref()
+        .map(|f| function_ref(f, NameUse::Unqualified))
+    {
+        Some(Ok(f)) => Some(f.name),
+        Some(Err(r)) => return r,
+        None => None,
+    };
+    match state.mappings.list() {
+        Ok(list) => {
+            let items: Vec<Json> = list
+                .iter()
+                .filter(|m| f.as_ref().is_none_or(|f| &m.function_name == f))
+                .filter(|m| q.source.as_ref().is_none_or(|s| &m.event_source_arn == s))
+                .map(|m| mapping_json(&state, m))
+                .collect();
+            json_ok(StatusCode::OK, json!({"EventSourceMappings": items}))
+        }
+        Err(e) => function_error(e),
+    }
+}
+
+fn mapping_not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFoundException",
+        "The resource you requested does not exist.",
+    )
+}
+
+/// A mapping UUID from the path; anything but a UUID names no mapping.
+fn path_uuid(uuid: Name) -> Result<String, Response> {
+    match uuid {
+        Ok(Path(u)) if uuid::Uuid::parse_str(&u).is_ok() => Ok(u),
+        _ => Err(mapping_not_found()),
+    }
+}
+
+pub(super) async fn get_mapping(State(state): S, uuid: Name) -> Response {
+    let uuid = match path_uuid(uuid) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match state.mappings.get(&uuid) {
+        Ok(Some(m)) => json_ok(StatusCode::OK, mapping_json(&state, &m)),
+        Ok(None) => mapping_not_found(),
+        Err(e) => function_error(e),
+    }
+}
+
+pub(super) async fn update_mapping(State(state): S, uuid: Name, body: Body) -> Response {
+    let uuid = match path_uuid(uuid) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let body = match parse_body(body, "UpdateEventSourceMapping") {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let function = match mapping_function(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let mappings = state.mappings.clone();
+    let result = blocking(move || {
+        mappings.update(&uuid, |m| {
+            if let Some(f) = function {
+                m.function_name = f;
+            }
+            m.apply(&body)
+        })
+    })
+    .await;
+    match result {
+        Ok(m) => json_ok(StatusCode::ACCEPTED, mapping_json(&state, &m)),
+        Err(r) => r,
+    }
+}
+
+pub(super) async fn delete_mapping(State(state): S, uuid: Name) -> Response {
+    let uuid = match path_uuid(uuid) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mappings = state.mappings.clone();
+    match blocking(move || mappings.delete(&uuid)).await {
+        Ok(m) => {
+            let mut j = mapping_json(&state, &m);
+            j["State"] = json!("Deleting");
+            json_ok(StatusCode::ACCEPTED, j)
+        }
+        Err(r) => r,
+    }
+}
