@@ -291,8 +291,16 @@ fn send(addr: SocketAddr, w: &Wire) -> Result<(), TestCaseError> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| TestCaseError::fail(format!("no HTTP answer (read {} bytes)", raw.len())))?;
+    // DynamoDB answers a body that is not a valid stream of its Content-Encoding (or an
+    // encoding it does not know) with InternalServerError, so that one 500 is expected.
+    let encoded = w
+        .headers
+        .iter()
+        .any(|(k, v)| k == "Content-Encoding" && v != "identity");
+    // (The answer itself may be compressed when the request accepts it.)
+    let bad_encoding = encoded && status == 500;
     prop_assert!(
-        status < 500,
+        status < 500 || bad_encoding,
         "status {status}: {}",
         text.chars().take(600).collect::<String>()
     );
