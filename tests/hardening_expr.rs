@@ -392,6 +392,27 @@ async fn update_item_on_missing_items_and_list_ends() {
         assert!(out.attributes().is_none(), "{expr}: {:?}", out.attributes());
         assert!(!exists(key).await, "{expr} created the item");
     }
+    // The same in a transaction: a REMOVE-only Update of a missing item creates nothing.
+    c.transact_write_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .update(
+                    aws_sdk_dynamodb::types::Update::builder()
+                        .table_name(T)
+                        .key("pk", s("missing-tx"))
+                        .update_expression("REMOVE a.b, c")
+                        .build()
+                        .expect("update"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("transaction with a REMOVE-only update");
+    assert!(
+        !exists("missing-tx".into()).await,
+        "the transaction created the item"
+    );
     // SET and ADD do; a nested REMOVE on the missing item is ignored.
     let out = upd("new1", "SET a = :v REMOVE x.y", ReturnValue::AllNew)
         .expression_attribute_values(":v", n("5"))

@@ -246,10 +246,14 @@ pub fn transact_write_items(engine: &Engine, req: &Request) -> Result<Outcome> {
             Kind::Put(item) => Some(item.clone()),
             Kind::Delete => None,
             Kind::Update(u) => {
-                let mut new = old.clone().unwrap_or_else(|| a.key_item.clone());
-                match u.apply(&mut new) {
-                    Ok(()) if item_size(&new) <= MAX_ITEM_SIZE => Some(new),
-                    Ok(()) => {
+                // As UpdateItem: a REMOVE/DELETE-only update does not create a missing item
+                // (`None` then: the commit drops the no-op).
+                match u
+                    .apply_to(old.as_ref(), &a.key_item)
+                    .map(|applied| applied.item)
+                {
+                    Ok(new) if new.as_ref().map_or(0, item_size) <= MAX_ITEM_SIZE => new,
+                    Ok(_) => {
                         failed = true;
                         reasons.push(json!({"Code": "ValidationError", "Message": "Item size to update has exceeded the maximum allowed size"}));
                         continue;
