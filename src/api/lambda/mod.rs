@@ -137,7 +137,7 @@ fn error(status: StatusCode, ty: &str, message: &str) -> Response {
     resp
 }
 
-fn internal_error() -> Response {
+pub(crate) fn internal_error() -> Response {
     error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "ServiceException",
