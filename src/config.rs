@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub idle_timeout_secs: f64,
     /// Seconds a DynamoDB request body (up to 16 MB) may take to arrive.
     pub body_read_timeout_secs: f64,
+    /// Megabytes that request bodies in progress may hold together (see `api/budget.rs`).
+    pub max_request_memory_mb: u64,
     /// Seconds requests in progress get to finish at shutdown.
     pub shutdown_grace_secs: f64,
 }

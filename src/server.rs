@@ -84,6 +84,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         local_addr,
         metrics,
         body_read_timeout: ServerConfig::secs(config.server.body_read_timeout_secs),
+        body_budget: crate::api::budget::Budget::new(config.server.max_request_memory_mb),
     });
     tracing::info!(
         region = %config.region,

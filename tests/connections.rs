@@ -212,3 +212,81 @@ fn shutdown_does_not_wait_for_idle_connections() {
     );
     assert!(server.log_text().contains("stopped"));
 }
+
+/// Request bodies share `server.max_request_memory_mb`: while one connection holds most of it
+/// (a large body still arriving), another large body waits and is answered 503 after half the
+/// body timeout, a small request is answered at once, and once the first is done the large
+/// one fits.
+#[test]
+fn request_bodies_share_a_memory_budget() {
+    let (server, _dir) = server_with("max_request_memory_mb = 1\nbody_read_timeout_secs = 2.0");
+    let addr = server.addr;
+    let head = |len: usize| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    let answer = |s: &mut TcpStream| {
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        String::from_utf8_lossy(&raw).to_string()
+    };
+    // 900 KB declared, one byte sent: it holds 900 KB until its body timeout (2 s).
+    let mut holder = connect(addr);
+    holder
+        .write_all(format!("{}{{", head(900 * 1024)).as_bytes())
+        .expect("send head");
+    std::thread::sleep(Duration::from_millis(200));
+    // Another 900 KB body does not fit: 503 after waiting half the body timeout.
+    let big_body = format!("{{{}}}", " ".repeat(900 * 1024 - 2));
+    let mut waiting = connect(addr);
+    let started = Instant::now();
+    waiting
+        .write_all(format!("{}{big_body}", head(big_body.len())).as_bytes())
+        .expect("send");
+    let text = answer(&mut waiting);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("ServiceUnavailable"), "{text}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // A small request fits beside the holder.
+    let mut small = connect(addr);
+    small
+        .write_all(format!("{}{{}}", head(2)).as_bytes())
+        .expect("send");
+    let text = answer(&mut small);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // The holder times out (408) and lets go; the large body now fits.
+    let text = answer(&mut holder);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let mut after = connect(addr);
+    after
+        .write_all(format!("{}{big_body}", head(big_body.len())).as_bytes())
+        .expect("send");
+    let text = answer(&mut after);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+/// A Lambda request body trickling in is cut off at the body timeout (408 in Lambda's error
+/// shape), so it cannot hold its share of the request memory for ever.
+#[test]
+fn a_slow_lambda_body_times_out() {
+    let (server, _dir) = server_with("body_read_timeout_secs = 1.0");
+    let addr = server.addr;
+    let mut s = connect(addr);
+    let started = Instant::now();
+    s.write_all(
+        format!(
+            "POST /2015-03-31/functions HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+        )
+        .as_bytes(),
+    )
+    .expect("send head");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("RequestTimeoutException"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (status, _) = http_get(addr, "/").expect("health");
+    assert_eq!(status, 200);
+}

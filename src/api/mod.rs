@@ -4,6 +4,7 @@
 //! header; CORS is `cors.rs`, request and response encodings `encoding.rs`.
 
 pub mod auth;
+pub mod budget;
 pub mod cors;
 pub mod dynamodb;
 pub mod encoding;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// How long a DynamoDB request body may take to arrive (`server.body_read_timeout_secs`).
     pub body_read_timeout: Duration,
+    /// What request bodies in progress may hold together (`server.max_request_memory_mb`).
+    pub body_budget: budget::Budget,
 }
 
 /// Largest Lambda API request body (a CreateFunction with a 50 MB zip, base64-encoded).
@@ -47,7 +50,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(health).post(post_root))
         .route("/metrics", get(metrics))
         // Function code arrives in the request body (base64): Lambda accepts about 70 MB.
-        .merge(lambda::routes().layer(axum::extract::DefaultBodyLimit::max(LAMBDA_BODY_LIMIT)))
+        .merge(
+            lambda::routes()
+                .layer(axum::extract::DefaultBodyLimit::max(LAMBDA_BODY_LIMIT))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    lambda_body_budget,
+                )),
+        )
         .layer(axum::middleware::from_fn(contain_panics))
         .layer(axum::middleware::from_fn(cors::layer))
         .layer(axum::middleware::map_response(server_header))
@@ -83,6 +93,42 @@ async fn contain_panics(req: axum::extract::Request, next: axum::middleware::Nex
                     None,
                 )
             }
+        }
+    }
+}
+
+/// Lambda requests (function code: up to 70 MB) reserve their body in the shared budget until
+/// they are answered, and their body must arrive within the body timeout (read here, so that
+/// a client trickling bytes cannot hold its reservation for ever).
+async fn lambda_body_budget(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use http_body_util::BodyExt;
+    let Some(_reserved) = state
+        .body_budget
+        .reserve(
+            req.headers(),
+            LAMBDA_BODY_LIMIT as u64,
+            0,
+            state.body_read_timeout / 2,
+        )
+        .await
+    else {
+        return lambda::busy();
+    };
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, LAMBDA_BODY_LIMIT);
+    match tokio::time::timeout(state.body_read_timeout, limited.collect()).await {
+        Err(_) => lambda::unreadable_body(lambda::Unreadable::TimedOut),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            lambda::unreadable_body(lambda::Unreadable::TooLarge)
+        }
+        Ok(Err(e)) => lambda::unreadable_body(lambda::Unreadable::Broken(e.to_string())),
+        Ok(Ok(collected)) => {
+            let req = axum::extract::Request::from_parts(parts, Body::from(collected.to_bytes()));
+            next.run(req).await
         }
     }
 }
@@ -127,6 +173,19 @@ async fn post_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let limit = encoding::MAX_REQUEST_BYTES as u64;
+    let Some(_reserved) = state
+        .body_budget
+        .reserve(&headers, limit, limit, state.body_read_timeout / 2)
+        .await
+    else {
+        return dynamodb::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "com.amazonaws.dynamodb.v20120810#ServiceUnavailable",
+            "The server is busy reading other requests (server.max_request_memory_mb); retry shortly",
+            None,
+        );
+    };
     let response = match encoding::read_request(&headers, body, state.body_read_timeout).await {
         Ok(body) => dispatch(&state, &headers, target, &body).await,
         Err(e) => {

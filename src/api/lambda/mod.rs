@@ -137,6 +137,46 @@ fn error(status: StatusCode, ty: &str, message: &str) -> Response {
     resp
 }
 
+/// Why a Lambda request body could not be read.
+pub(crate) enum Unreadable {
+    /// It did not arrive within `server.body_read_timeout_secs`.
+    TimedOut,
+    /// It is larger than any Lambda operation takes.
+    TooLarge,
+    /// The stream broke off (malformed chunks, client gone).
+    Broken(String),
+}
+
+pub(crate) fn unreadable_body(why: Unreadable) -> Response {
+    match why {
+        Unreadable::TimedOut => error(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            "The request body did not arrive in time (server.body_read_timeout_secs)",
+        ),
+        Unreadable::TooLarge => function_error(FunctionError::RequestTooLarge(format!(
+            "Request must be smaller than {REQUEST_MAX} bytes"
+        ))),
+        Unreadable::Broken(e) => error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContentException",
+            &format!("Could not read the request body: {e}"),
+        ),
+    }
+}
+
+/// Too many request bodies in progress (the server's memory budget for them is taken).
+pub(crate) fn busy() -> Response {
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequestsException",
+        "Rate Exceeded. The server is busy reading other requests (server.max_request_memory_mb); retry shortly",
+    );
+    resp.headers_mut()
+        .insert("Retry-After", HeaderValue::from_static("1"));
+    resp
+}
+
 pub(crate) fn internal_error() -> Response {
     error(
         StatusCode::INTERNAL_SERVER_ERROR,
