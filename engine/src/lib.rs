@@ -15,6 +15,7 @@ mod recovery;
 pub mod request;
 pub mod storage;
 pub mod store;
+pub mod stream;
 pub mod value;
 pub mod versions;
 

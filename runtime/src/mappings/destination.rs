@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value as Json};
 use tributary_engine::log::{now_ms, LogRecord};
-use tributary_engine::ops::streams::{self, Stream};
+use tributary_engine::stream::{self as streams, Stream};
 use tributary_engine::Engine;
 
 use super::config::{table_of_arn, MappingConfig};

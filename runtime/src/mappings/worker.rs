@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 use tributary_engine::log::{self, now_ms, LogRecord, SHARDS};
-use tributary_engine::ops::streams::{self, Stream};
+use tributary_engine::stream::{self as streams, Stream};
 
 use super::destination::{self, Condition, Failed};
 use super::{MappingConfig, Mappings};
