@@ -2,6 +2,7 @@
 //! path over fjall. No network code lives here.
 
 pub mod catalog;
+pub mod clock;
 pub mod dispatch;
 pub mod durability;
 pub mod error;

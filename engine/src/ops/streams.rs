@@ -7,8 +7,9 @@
 use serde_json::{json, Map, Value as Json};
 
 use crate::catalog::Table;
+use crate::clock::now_ms;
 use crate::error::{EngineError, Result};
-use crate::log::{now_ms, SHARDS};
+use crate::log::SHARDS;
 use crate::request::{Request, Violations};
 use crate::store::Engine;
 use crate::stream::iterator::{IteratorKey, ShardIterator};
