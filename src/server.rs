@@ -57,7 +57,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             functions_engine.clone(),
         )
         .map_err(|e| e.to_string())?;
-        crate::declared::deploy(&declared, &functions_engine, &functions, &mappings)?;
+        crate::declared_functions::deploy(&declared, &functions_engine, &functions, &mappings)?;
         Ok::<_, String>((functions, mappings))
     })
     .await
@@ -70,7 +70,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     );
     let declared_tables = config.replication.clone();
     let e = engine.clone();
-    tokio::task::spawn_blocking(move || crate::replication::declared::apply(&declared_tables, &e))
+    tokio::task::spawn_blocking(move || crate::replication::declared_tables::apply(&declared_tables, &e))
         .await
         .map_err(|e| format!("declaring global tables panicked: {e}"))??;
     // Kept for the life of the server (the connection closes when it is dropped).

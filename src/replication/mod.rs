@@ -5,12 +5,12 @@
 //! - `apply`: the other regions' changes, from a durable consumer, through last writer wins;
 //! - `presence`: which regions have joined (a JetStream key-value bucket);
 //! - `backfill`: a new replica's existing items, once its region has joined;
-//! - `declared`: global tables declared in the config file;
+//! - `declared_tables`: global tables declared in the config file;
 //! - a task dropping tombstones older than `tombstone_hours`.
 
 pub mod apply;
 pub mod backfill;
-pub mod declared;
+pub mod declared_tables;
 pub mod message;
 pub mod presence;
 pub mod publish;
