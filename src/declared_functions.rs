@@ -13,7 +13,6 @@ use serde_json::{Map, Value as Json};
 use tributary_engine::Engine;
 use tributary_runtime::functions::{FunctionConfig, Functions};
 use tributary_runtime::mappings::{MappingConfig, Mappings};
-use tributary_runtime::names::{self, NameUse};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,10 +71,12 @@ fn stream_arn(engine: &Engine, table: &str) -> Result<String, String> {
         .ok_or_else(|| format!("table {table} has no stream (enable StreamSpecification)"))
 }
 
-/// The declared settings as a CreateFunction body, so they are checked exactly as the Lambda
-/// API checks them (bounds, lengths, environment size).
+/// The declared function as a CreateFunction body (without the code), so it is checked
+/// exactly as the Lambda API checks it (name, bounds, lengths, environment size): a value out
+/// of bounds stops the start with Lambda's message, it is never clamped.
 fn settings_body(d: &DeclaredFunction) -> Map<String, Json> {
     let mut body = Map::new();
+    body.insert("FunctionName".into(), Json::from(d.name.clone()));
     if let Some(t) = d.timeout {
         body.insert("Timeout".into(), Json::from(t));
     }
@@ -108,12 +109,9 @@ pub fn deploy(
 ) -> Result<(), String> {
     for d in declared {
         let ctx = |e: &dyn std::fmt::Display| format!("functions.deploy {}: {e}", d.name);
-        names::parse(&d.name, NameUse::Create).map_err(|e| ctx(&e))?;
         let settings = settings_body(d);
         // Checked before anything is deployed.
-        FunctionConfig::new(d.name.clone())
-            .apply(&settings)
-            .map_err(|e| ctx(&e))?;
+        let config = FunctionConfig::from_create_request(&settings).map_err(|e| ctx(&e))?;
         let code = std::fs::read(&d.code)
             .map_err(|e| ctx(&format!("cannot read {}: {e}", d.code.display())))?;
         match functions.get(&d.name).map_err(|e| ctx(&e))? {
@@ -124,9 +122,7 @@ pub fn deploy(
                     .map_err(|e| ctx(&e))?;
             }
             None => {
-                let mut c = FunctionConfig::new(d.name.clone());
-                c.apply(&settings).map_err(|e| ctx(&e))?;
-                functions.create(c, &code).map_err(|e| ctx(&e))?;
+                functions.create(config, &code).map_err(|e| ctx(&e))?;
             }
         }
         // Compile now, so the first invocation does not pay for it.
@@ -189,14 +185,16 @@ mod tests {
             environment: [("KEY".to_owned(), "v".to_owned())].into(),
             mappings: Vec::new(),
         };
-        let mut c = super::FunctionConfig::new("f".into());
-        c.apply(&super::settings_body(&d(Some(5), Some(256))))
-            .expect("valid");
+        let c = super::FunctionConfig::from_create_request(&super::settings_body(&d(
+            Some(5),
+            Some(256),
+        )))
+        .expect("valid");
         assert_eq!((c.timeout_secs, c.memory_mb), (5, 256));
         assert_eq!(c.env, [("KEY".to_owned(), "v".to_owned())]);
-        let err = super::FunctionConfig::new("f".into())
-            .apply(&super::settings_body(&d(Some(1000), None)))
-            .expect_err("out of range, not clamped");
+        let err =
+            super::FunctionConfig::from_create_request(&super::settings_body(&d(Some(1000), None)))
+                .expect_err("out of range, not clamped");
         assert!(err.to_string().contains("at 'timeout'"), "{err}");
     }
 

@@ -70,9 +70,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     );
     let declared_tables = config.replication.clone();
     let e = engine.clone();
-    tokio::task::spawn_blocking(move || crate::replication::declared_tables::apply(&declared_tables, &e))
-        .await
-        .map_err(|e| format!("declaring global tables panicked: {e}"))??;
+    tokio::task::spawn_blocking(move || {
+        crate::replication::declared_tables::apply(&declared_tables, &e)
+    })
+    .await
+    .map_err(|e| format!("declaring global tables panicked: {e}"))??;
     // Kept for the life of the server (the connection closes when it is dropped).
     let replication = crate::replication::start(&config.replication, &engine).await?;
     let state = Arc::new(AppState {

@@ -7,14 +7,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
+use tributary_runtime::function_config::code_from_request;
 use tributary_runtime::functions::{FunctionConfig, FunctionError};
 use tributary_runtime::names::{self, NameUse};
 use tributary_runtime::RuntimeError;
 
 use super::{
-    blocking, error, function_arn, function_error, function_ref, internal_error, json_ok,
-    parse_body, path_function, read_body, AppState, Body, Name, S,
+    blocking, function_arn, function_error, internal_error, json_ok, parse_body, path_function,
+    read_body, AppState, Body, Name, S,
 };
 
 /// Largest Invoke payload: synchronous (6 MB) and asynchronous (1 MB), as Lambda has them.
@@ -26,96 +27,17 @@ const RESPONSE_MAX: usize = 6 * 1024 * 1024;
 const LOG_TAIL: usize = 4096;
 
 fn configuration_json(state: &AppState, c: &FunctionConfig) -> Json {
-    let vars: Map<String, Json> = c.env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    json!({
-        "FunctionName": c.name,
-        "FunctionArn": function_arn(state, &c.name),
-        "Runtime": c.runtime,
-        "Role": c.role,
-        "Handler": c.handler,
-        "CodeSize": c.code_size,
-        "Description": c.description,
-        "Timeout": c.timeout_secs,
-        "MemorySize": c.memory_mb,
-        "LastModified": c.last_modified,
-        "CodeSha256": c.code_sha256,
-        "Version": "$LATEST",
-        "Environment": {"Variables": vars},
-        "State": "Active",
-        "LastUpdateStatus": "Successful",
-        "PackageType": "Zip",
-        "Architectures": ["wasm32"],
-    })
-}
-
-fn zip_file(body: &Map<String, Json>) -> Result<Vec<u8>, Response> {
-    let code = match body.get("Code") {
-        Some(Json::Object(c)) => c.get("ZipFile"),
-        None | Some(Json::Null) => None,
-        Some(_) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                "Could not parse request body into json: Code must be an object",
-            ))
-        }
-    }
-    .or_else(|| body.get("ZipFile"));
-    let code = match code {
-        Some(Json::String(s)) => s,
-        None | Some(Json::Null) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "InvalidParameterValueException",
-                "Code.ZipFile (the component bytes, base64) is required",
-            ))
-        }
-        Some(_) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                "Could not parse request body into json: ZipFile must be a base64 string",
-            ))
-        }
-    };
-    B64.decode(code).map_err(|_| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterValueException",
-            "Code.ZipFile is not valid base64",
-        )
-    })
+    c.to_json(&function_arn(state, &c.name))
 }
 
 pub(super) async fn create_function(State(state): S, body: Body) -> Response {
-    let body = match parse_body(body, "CreateFunction") {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let name = match body.get("FunctionName") {
-        None | Some(Json::Null) => {
-            return function_error(FunctionError::Validation(names::validation_message(&[
-                "Value null at 'functionName' failed to satisfy constraint: Member must not be null".into(),
-            ])))
-        }
-        Some(Json::String(raw)) => match function_ref(raw, NameUse::Create) {
-            Ok(f) => f.name,
-            Err(r) => return r,
-        },
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                "Could not parse request body into json: FunctionName must be a string",
-            )
-        }
-    };
-    let mut c = FunctionConfig::new(name);
-    if let Err(e) = c.apply(&body) {
-        return function_error(e);
-    }
-    let code = match zip_file(&body) {
-        Ok(c) => c,
+    let created = parse_body(body, "CreateFunction").and_then(|body| {
+        let c = FunctionConfig::from_create_request(&body).map_err(function_error)?;
+        let code = code_from_request(&body).map_err(function_error)?;
+        Ok((c, code))
+    });
+    let (c, code) = match created {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let functions = state.functions.clone();
@@ -126,21 +48,29 @@ pub(super) async fn create_function(State(state): S, body: Body) -> Response {
 }
 
 pub(super) async fn list_functions(State(state): S) -> Response {
-    match state.functions.list() {
+    let functions = state.functions.clone();
+    match blocking(move || functions.list()).await {
         Ok(list) => json_ok(
             StatusCode::OK,
             json!({"Functions": list.iter().map(|c| configuration_json(&state, c)).collect::<Vec<_>>()}),
         ),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
+/// The configuration of the function a path names (read off the async workers).
+async fn path_config(
+    state: &AppState,
+    name: Name,
+    usage: NameUse,
+) -> Result<FunctionConfig, Response> {
+    let name = path_function(state, name, usage)?;
+    let functions = state.functions.clone();
+    blocking(move || functions.require(&name)).await
+}
+
 pub(super) async fn get_function(State(state): S, name: Name) -> Response {
-    let name = match path_function(&state, name, NameUse::Qualified) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    match state.functions.require(&name) {
+    match path_config(&state, name, NameUse::Qualified).await {
         Ok(c) => json_ok(
             StatusCode::OK,
             json!({
@@ -148,18 +78,14 @@ pub(super) async fn get_function(State(state): S, name: Name) -> Response {
                 "Code": {"RepositoryType": "Tributary", "Location": format!("tributary://functions/{}", c.name)},
             }),
         ),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
 pub(super) async fn get_configuration(State(state): S, name: Name) -> Response {
-    let name = match path_function(&state, name, NameUse::Qualified) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    match state.functions.require(&name) {
+    match path_config(&state, name, NameUse::Qualified).await {
         Ok(c) => json_ok(StatusCode::OK, configuration_json(&state, &c)),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
@@ -168,23 +94,21 @@ pub(super) async fn delete_function(State(state): S, name: Name) -> Response {
         Ok(n) => n,
         Err(r) => return r,
     };
-    match state.functions.delete(&name) {
+    let functions = state.functions.clone();
+    match blocking(move || functions.delete(&name)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
 pub(super) async fn update_code(State(state): S, name: Name, body: Body) -> Response {
-    let name = match path_function(&state, name, NameUse::Unqualified) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    let body = match parse_body(body, "UpdateFunctionCode") {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let code = match zip_file(&body) {
-        Ok(c) => c,
+    let request = path_function(&state, name, NameUse::Unqualified).and_then(|name| {
+        let body = parse_body(body, "UpdateFunctionCode")?;
+        let code = code_from_request(&body).map_err(function_error)?;
+        Ok((name, code))
+    });
+    let (name, code) = match request {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let functions = state.functions.clone();
@@ -195,17 +119,16 @@ pub(super) async fn update_code(State(state): S, name: Name, body: Body) -> Resp
 }
 
 pub(super) async fn update_configuration(State(state): S, name: Name, body: Body) -> Response {
-    let name = match path_function(&state, name, NameUse::Unqualified) {
-        Ok(n) => n,
+    let request = path_function(&state, name, NameUse::Unqualified)
+        .and_then(|name| Ok((name, parse_body(body, "UpdateFunctionConfiguration")?)));
+    let (name, body) = match request {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let body = match parse_body(body, "UpdateFunctionConfiguration") {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match state.functions.update_config(&name, |c| c.apply(&body)) {
+    let functions = state.functions.clone();
+    match blocking(move || functions.update_config(&name, |c| c.apply(&body))).await {
         Ok(c) => json_ok(StatusCode::OK, configuration_json(&state, &c)),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
@@ -276,14 +199,20 @@ pub(super) async fn invoke(
             )));
         }
     }
-    if let Err(e) = state.functions.require(&name) {
-        return function_error(e);
-    }
+    let functions = state.functions.clone();
+    let (name, functions) = match blocking(move || {
+        functions.require(&name)?;
+        Ok((name, functions))
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     if kind == "DryRun" {
         return StatusCode::NO_CONTENT.into_response();
     }
     let payload = String::from_utf8_lossy(&body).into_owned();
-    let functions = state.functions.clone();
     if kind == "Event" {
         let queued = blocking(move || functions.enqueue(&name, &payload)).await;
         let (request_id, ticket) = match queued {
