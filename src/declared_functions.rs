@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use tributary_engine::Engine;
-use tributary_runtime::functions::{FunctionConfig, Functions};
+use tributary_engine::{Engine, EngineError};
+use tributary_runtime::functions::{FunctionConfig, FunctionError, Functions};
 use tributary_runtime::mappings::{MappingConfig, Mappings};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,19 +56,49 @@ fn pascal_keys(v: &Json) -> Json {
     }
 }
 
+/// Why a declared function (or one of its mappings) stops the start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclaredError {
+    /// Lambda's validation (name, settings, mapping), or the runtime storing the function.
+    #[error("functions.deploy {function}: {source}")]
+    Function {
+        function: String,
+        source: FunctionError,
+    },
+    #[error("functions.deploy {function}: cannot read {}: {source}", code.display())]
+    Code {
+        function: String,
+        code: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("functions.deploy {0}: a mapping needs `table` or `event_source_arn`")]
+    MappingSource(String),
+}
+
+/// Why a declared mapping's table has no stream to map (the mapping is skipped).
+#[derive(Debug, thiserror::Error)]
+enum NoStream {
+    #[error("DescribeTable unavailable")]
+    NoDescribeTable,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("table {0} has no stream (enable StreamSpecification)")]
+    Disabled(String),
+}
+
 /// The ARN of a table's current stream.
-fn stream_arn(engine: &Engine, table: &str) -> Result<String, String> {
+fn stream_arn(engine: &Engine, table: &str) -> Result<String, NoStream> {
     let request = serde_json::json!({ "TableName": table }).to_string();
     let described = engine
         .call("DescribeTable", request.as_bytes())
-        .ok_or("DescribeTable unavailable")?
-        .map_err(|e| e.to_string())?;
-    let body: Json =
-        serde_json::from_slice(&described.body.into_bytes()).map_err(|e| e.to_string())?;
+        .ok_or(NoStream::NoDescribeTable)??;
+    let body: Json = serde_json::from_slice(&described.body.into_bytes())?;
     body["Table"]["LatestStreamArn"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| format!("table {table} has no stream (enable StreamSpecification)"))
+        .ok_or_else(|| NoStream::Disabled(table.to_owned()))
 }
 
 /// The declared function as a CreateFunction body (without the code), so it is checked
@@ -106,27 +136,33 @@ pub fn deploy(
     engine: &Engine,
     functions: &Functions,
     mappings: &Arc<Mappings>,
-) -> Result<(), String> {
+) -> Result<(), DeclaredError> {
     for d in declared {
-        let ctx = |e: &dyn std::fmt::Display| format!("functions.deploy {}: {e}", d.name);
+        let ctx = |source: FunctionError| DeclaredError::Function {
+            function: d.name.clone(),
+            source,
+        };
         let settings = settings_body(d);
         // Checked before anything is deployed.
-        let config = FunctionConfig::from_create_request(&settings).map_err(|e| ctx(&e))?;
-        let code = std::fs::read(&d.code)
-            .map_err(|e| ctx(&format!("cannot read {}: {e}", d.code.display())))?;
-        match functions.get(&d.name).map_err(|e| ctx(&e))? {
+        let config = FunctionConfig::from_create_request(&settings).map_err(ctx)?;
+        let code = std::fs::read(&d.code).map_err(|source| DeclaredError::Code {
+            function: d.name.clone(),
+            code: d.code.clone(),
+            source,
+        })?;
+        match functions.get(&d.name).map_err(ctx)? {
             Some(_) => {
-                functions.update_code(&d.name, &code).map_err(|e| ctx(&e))?;
+                functions.update_code(&d.name, &code).map_err(ctx)?;
                 functions
                     .update_config(&d.name, |c| c.apply(&settings))
-                    .map_err(|e| ctx(&e))?;
+                    .map_err(ctx)?;
             }
             None => {
-                functions.create(config, &code).map_err(|e| ctx(&e))?;
+                functions.create(config, &code).map_err(ctx)?;
             }
         }
         // Compile now, so the first invocation does not pay for it.
-        functions.warm(&d.name).map_err(|e| ctx(&e))?;
+        functions.warm(&d.name).map_err(ctx)?;
         tracing::info!(function = %d.name, code = %d.code.display(), "declared function deployed");
         for m in &d.mappings {
             let mut body: Map<String, Json> = match pascal_keys(&Json::Object(
@@ -144,11 +180,11 @@ pub fn deploy(
                         continue;
                     }
                 },
-                _ => return Err(ctx(&"a mapping needs `table` or `event_source_arn`")),
+                _ => return Err(DeclaredError::MappingSource(d.name.clone())),
             };
             let existing = mappings
                 .list()
-                .map_err(|e| ctx(&e))?
+                .map_err(ctx)?
                 .into_iter()
                 .find(|m| m.function_name == d.name && m.event_source_arn == arn);
             let uuid = match existing {
@@ -159,12 +195,10 @@ pub fn deploy(
                         d.name.clone(),
                         arn.clone(),
                     );
-                    c.apply(&body)
-                        .map_err(|e| ctx(&e))
-                        .map(|()| mappings.create(c))?
+                    c.apply(&body).map_err(ctx).map(|()| mappings.create(c))?
                 }
             }
-            .map_err(|e| ctx(&e))?
+            .map_err(ctx)?
             .uuid;
             tracing::info!(function = %d.name, mapping = %uuid, stream = %arn, "declared mapping deployed");
         }

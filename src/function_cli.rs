@@ -81,7 +81,48 @@ pub struct ServerArg {
     endpoint: String,
 }
 
-type Result<T> = std::result::Result<T, String>;
+/// Why a `tributary function` command failed; the message is what the command prints.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The module given to `build` is not one a trigger component can be made from.
+    #[error("{}: {source}", path.display())]
+    Build {
+        path: PathBuf,
+        source: tributary_runtime::RuntimeError,
+    },
+    /// A command-line value the command cannot use (`--env`, `--payload`).
+    #[error("{0}")]
+    Argument(String),
+    #[error("table {0} has no stream: enable one with StreamSpecification")]
+    NoStream(String),
+    #[error("cannot reach {endpoint}: {source}")]
+    Unreachable {
+        endpoint: String,
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The server answered with an error (its type and message).
+    #[error("{kind}: {message}")]
+    Service { kind: String, message: String },
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    #[error("{0}")]
+    Response(#[from] hyper::Error),
+    /// The command's own tokio runtime could not start.
+    #[error("{0}")]
+    Runtime(std::io::Error),
+}
+
+type Result<T> = std::result::Result<T, CliError>;
 
 struct Api {
     endpoint: String,
@@ -114,14 +155,15 @@ impl Api {
                 .header("content-type", "application/x-amz-json-1.0");
         }
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = req
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| e.to_string())?;
+        let req = req.body(Full::new(Bytes::from(bytes)))?;
         let resp = self
             .client
             .request(req)
             .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
+            .map_err(|source| CliError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                source,
+            })?;
         let status = resp.status().as_u16();
         // Lambda names its error in a header; DynamoDB in the body's `__type`.
         let error_type = resp
@@ -129,12 +171,7 @@ impl Api {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+        let body = resp.into_body().collect().await?.to_bytes();
         let json = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
         if status >= 400 {
@@ -146,7 +183,10 @@ impl Api {
                 .as_str()
                 .or(json["Message"].as_str())
                 .unwrap_or_default();
-            return Err(format!("{ty}: {msg}"));
+            return Err(CliError::Service {
+                kind: ty.to_owned(),
+                message: msg.to_owned(),
+            });
         }
         Ok((status, json))
     }
@@ -175,12 +215,20 @@ impl Api {
 
 pub fn run(cmd: FunctionCommand) -> Result<()> {
     if let FunctionCommand::Build { input, output } = &cmd {
-        let module =
-            std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
-        let component = tributary_runtime::build::trigger_component(&module)
-            .map_err(|e| format!("{}: {e}", input.display()))?;
-        std::fs::write(output, &component)
-            .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+        let module = std::fs::read(input).map_err(|source| CliError::Read {
+            path: input.clone(),
+            source,
+        })?;
+        let component = tributary_runtime::build::trigger_component(&module).map_err(|source| {
+            CliError::Build {
+                path: input.clone(),
+                source,
+            }
+        })?;
+        std::fs::write(output, &component).map_err(|source| CliError::Write {
+            path: output.clone(),
+            source,
+        })?;
         println!(
             "{}: trigger component, {} bytes",
             output.display(),
@@ -191,7 +239,7 @@ pub fn run(cmd: FunctionCommand) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::Runtime)?;
     rt.block_on(remote(cmd))
 }
 
@@ -210,8 +258,10 @@ async fn remote(cmd: FunctionCommand) -> Result<()> {
             server,
         } => {
             let api = Api::new(&server);
-            let bytes =
-                std::fs::read(&code).map_err(|e| format!("cannot read {}: {e}", code.display()))?;
+            let bytes = std::fs::read(&code).map_err(|source| CliError::Read {
+                path: code.clone(),
+                source,
+            })?;
             let zip = base64::engine::general_purpose::STANDARD.encode(&bytes);
             let mut settings = json!({});
             if let Some(t) = timeout {
@@ -223,9 +273,9 @@ async fn remote(cmd: FunctionCommand) -> Result<()> {
             if !env.is_empty() {
                 let mut vars = serde_json::Map::new();
                 for kv in &env {
-                    let (k, v) = kv
-                        .split_once('=')
-                        .ok_or_else(|| format!("--env {kv}: expected KEY=VALUE"))?;
+                    let (k, v) = kv.split_once('=').ok_or_else(|| {
+                        CliError::Argument(format!("--env {kv}: expected KEY=VALUE"))
+                    })?;
                     vars.insert(k.to_owned(), json!(v));
                 }
                 settings["Environment"] = json!({ "Variables": vars });
@@ -269,9 +319,7 @@ async fn remote(cmd: FunctionCommand) -> Result<()> {
                     .await?;
                 let arn = described["Table"]["LatestStreamArn"]
                     .as_str()
-                    .ok_or_else(|| {
-                        format!("table {table} has no stream: enable one with StreamSpecification")
-                    })?
+                    .ok_or_else(|| CliError::NoStream(table.clone()))?
                     .to_owned();
                 let existing = api
                     .mappings_of(&name)
@@ -345,8 +393,8 @@ async fn remote(cmd: FunctionCommand) -> Result<()> {
             server,
         } => {
             let api = Api::new(&server);
-            let event: Json =
-                serde_json::from_str(&payload).map_err(|e| format!("--payload: {e}"))?;
+            let event: Json = serde_json::from_str(&payload)
+                .map_err(|e| CliError::Argument(format!("--payload: {e}")))?;
             let out = api
                 .lambda(
                     "POST",

@@ -4,12 +4,60 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tributary_engine::{Engine, EngineConfig};
+use tokio::task::JoinError;
+use tributary_engine::{Engine, EngineConfig, EngineError};
+use tributary_runtime::functions::FunctionError;
+use tributary_runtime::RuntimeError;
 
 use crate::api::{self, auth::AcceptAll, AppState};
 use crate::config::{Config, ServerConfig};
+use crate::declared_functions::DeclaredError;
+use crate::replication::declared_tables::DeclaredTablesError;
+use crate::replication::error::ReplicationError;
 
-pub async fn serve(config: Config) -> Result<(), String> {
+/// Why the server could not start (or flush when stopping); `main` logs it and exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("engine start panicked: {0}")]
+    EnginePanicked(JoinError),
+    #[error("cannot open data directory {}: {source}", dir.display())]
+    OpenData {
+        dir: std::path::PathBuf,
+        source: EngineError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    LocalAddr(std::io::Error),
+    #[error("trigger runtime start panicked: {0}")]
+    TriggerRuntimePanicked(JoinError),
+    #[error("cannot start the trigger runtime: {0}")]
+    TriggerRuntime(TriggerStartError),
+    #[error("declaring global tables panicked: {0}")]
+    DeclaringPanicked(JoinError),
+    #[error(transparent)]
+    DeclaredTables(#[from] DeclaredTablesError),
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
+    #[error("flush on shutdown failed: {0}")]
+    Shutdown(EngineError),
+}
+
+/// Why the trigger runtime (functions, mappings, declared functions) could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerStartError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Functions(#[from] FunctionError),
+    #[error(transparent)]
+    Declared(#[from] DeclaredError),
+}
+
+pub async fn serve(config: Config) -> Result<(), ServeError> {
     // First, so that everything started below records into it.
     let metrics = install_metrics();
     let fds = crate::fd_limit::raise_and_divide(config.server.max_connections);
@@ -29,8 +77,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     };
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
         .await
-        .map_err(|e| format!("engine start panicked: {e}"))?
-        .map_err(|e| format!("cannot open data directory {}: {e}", data_dir.display()))?;
+        .map_err(ServeError::EnginePanicked)?
+        .map_err(|source| ServeError::OpenData {
+            dir: data_dir.clone(),
+            source,
+        })?;
     let engine = Arc::new(engine);
     tracing::info!(
         data_dir = %data_dir.display(),
@@ -40,29 +91,27 @@ pub async fn serve(config: Config) -> Result<(), String> {
         data_dir.display()
     );
 
-    let listener =
-        bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = bind(config.listen).map_err(|source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let local_addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
     let functions_engine = engine.clone();
     let function_settings = config.functions.settings();
     let declared = config.functions.deploy.clone();
     let (functions, mappings) = tokio::task::spawn_blocking(move || {
-        let runtime = Arc::new(
-            tributary_runtime::Runtime::new(functions_engine.clone()).map_err(|e| e.to_string())?,
-        );
-        let functions = tributary_runtime::functions::Functions::open(runtime, function_settings)
-            .map_err(|e| e.to_string())?;
+        let runtime = Arc::new(tributary_runtime::Runtime::new(functions_engine.clone())?);
+        let functions = tributary_runtime::functions::Functions::open(runtime, function_settings)?;
         let mappings = tributary_runtime::mappings::Mappings::open(
             functions.clone(),
             functions_engine.clone(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         crate::declared_functions::deploy(&declared, &functions_engine, &functions, &mappings)?;
-        Ok::<_, String>((functions, mappings))
+        Ok::<_, TriggerStartError>((functions, mappings))
     })
     .await
-    .map_err(|e| format!("trigger runtime start panicked: {e}"))?
-    .map_err(|e| format!("cannot start the trigger runtime: {e}"))?;
+    .map_err(ServeError::TriggerRuntimePanicked)?
+    .map_err(ServeError::TriggerRuntime)?;
     tracing::info!(
         functions = functions.list().map(|l| l.len()).unwrap_or(0),
         mappings = mappings.list().map(|l| l.len()).unwrap_or(0),
@@ -74,7 +123,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         crate::replication::declared_tables::apply(&declared_tables, &e)
     })
     .await
-    .map_err(|e| format!("declaring global tables panicked: {e}"))??;
+    .map_err(ServeError::DeclaringPanicked)??;
     // Kept for the life of the server (the connection closes when it is dropped).
     let replication = crate::replication::start(&config.replication, &engine).await?;
     let state = Arc::new(AppState {
@@ -104,9 +153,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     crate::connections::serve(listener, api::router(state), limits, shutdown_signal()).await;
     drop(replication);
     tracing::info!("shutting down: flushing data to disk");
-    engine
-        .shutdown()
-        .map_err(|e| format!("flush on shutdown failed: {e}"))?;
+    engine.shutdown().map_err(ServeError::Shutdown)?;
     tracing::info!("stopped");
     Ok(())
 }

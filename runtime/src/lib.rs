@@ -84,6 +84,8 @@ pub struct Compiled {
 #[derive(Debug)]
 pub struct Invocation {
     /// `handle`'s result: Ok("" or a JSON response) or the handler's error string.
+    // A String error on purpose: the WIT contract's `result<string, string>`, the guest's own
+    // message, passed on as Lambda's `errorMessage` (not an error of this crate).
     pub result: Result<String, String>,
     pub logs: Vec<LogLine>,
 }

@@ -247,7 +247,7 @@ impl MappingConfig {
         }
         if let Some(f) = body.get("FilterCriteria") {
             self.filter_criteria = Some(f.clone()).filter(|f| !f.is_null());
-            Filters::parse(self.filter_criteria.as_ref()).map_err(invalid)?;
+            Filters::parse(self.filter_criteria.as_ref())?;
         }
         if let Some(types) = body.get("FunctionResponseTypes") {
             let list = types.as_array().ok_or_else(|| {
