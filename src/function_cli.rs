@@ -262,164 +262,204 @@ async fn remote(cmd: FunctionCommand) -> Result<()> {
                 path: code.clone(),
                 source,
             })?;
-            let zip = base64::engine::general_purpose::STANDARD.encode(&bytes);
-            let mut settings = json!({});
-            if let Some(t) = timeout {
-                settings["Timeout"] = json!(t);
-            }
-            if let Some(m) = memory_size {
-                settings["MemorySize"] = json!(m);
-            }
-            if !env.is_empty() {
-                let mut vars = serde_json::Map::new();
-                for kv in &env {
-                    let (k, v) = kv.split_once('=').ok_or_else(|| {
-                        CliError::Argument(format!("--env {kv}: expected KEY=VALUE"))
-                    })?;
-                    vars.insert(k.to_owned(), json!(v));
+            let settings = function_settings(timeout, memory_size, &env)?;
+            deploy_function(&api, &name, &bytes, settings).await?;
+            match table {
+                Some(table) => {
+                    map_to_table(&api, &name, &table, batch_size, &starting_position).await
                 }
-                settings["Environment"] = json!({ "Variables": vars });
+                None => Ok(()),
             }
-            let exists = api
-                .lambda("GET", &format!("/functions/{name}"), None)
-                .await
-                .is_ok();
-            let f = if exists {
-                api.lambda(
-                    "PUT",
-                    &format!("/functions/{name}/code"),
-                    Some(json!({ "ZipFile": zip })),
-                )
-                .await?;
-                api.lambda(
-                    "PUT",
-                    &format!("/functions/{name}/configuration"),
-                    Some(settings),
-                )
-                .await?
-            } else {
-                settings["FunctionName"] = json!(name);
-                settings["Code"] = json!({ "ZipFile": zip });
-                settings["Role"] = json!("arn:aws:iam::000000000000:role/tributary");
-                api.lambda("POST", "/functions", Some(settings)).await?
-            };
-            println!(
-                "{} function {name} (CodeSha256 {})",
-                if exists { "updated" } else { "created" },
-                f["CodeSha256"].as_str().unwrap_or("?")
-            );
-            if let Some(table) = table {
-                let (_, described) = api
-                    .call(
-                        "POST",
-                        "/",
-                        Some("DynamoDB_20120810.DescribeTable"),
-                        Some(json!({ "TableName": table })),
-                    )
-                    .await?;
-                let arn = described["Table"]["LatestStreamArn"]
-                    .as_str()
-                    .ok_or_else(|| CliError::NoStream(table.clone()))?
-                    .to_owned();
-                let existing = api
-                    .mappings_of(&name)
-                    .await?
-                    .into_iter()
-                    .find(|m| m["EventSourceArn"] == json!(arn))
-                    .and_then(|m| m["UUID"].as_str().map(str::to_owned));
-                let m = match existing {
-                    Some(uuid) => {
-                        api.lambda(
-                            "PUT",
-                            &format!("/event-source-mappings/{uuid}"),
-                            Some(json!({ "BatchSize": batch_size })),
-                        )
-                        .await?
-                    }
-                    None => {
-                        api.lambda(
-                            "POST",
-                            "/event-source-mappings",
-                            Some(json!({
-                                "FunctionName": name, "EventSourceArn": arn,
-                                "BatchSize": batch_size, "StartingPosition": starting_position,
-                            })),
-                        )
-                        .await?
-                    }
-                };
-                println!(
-                    "mapped {name} to {arn} (UUID {}, BatchSize {})",
-                    m["UUID"].as_str().unwrap_or("?"),
-                    m["BatchSize"]
-                );
-            }
-            Ok(())
         }
-        FunctionCommand::List { server } => {
-            let api = Api::new(&server);
-            let functions = api.lambda("GET", "/functions", None).await?;
-            let mappings = api.lambda("GET", "/event-source-mappings", None).await?;
-            for f in functions["Functions"].as_array().into_iter().flatten() {
-                let name = f["FunctionName"].as_str().unwrap_or("?");
-                println!(
-                    "{name}  code {} bytes  timeout {} s  memory {} MB",
-                    f["CodeSize"], f["Timeout"], f["MemorySize"]
-                );
-                for m in mappings["EventSourceMappings"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    if m["FunctionArn"]
-                        .as_str()
-                        .is_some_and(|a| a.ends_with(&format!(":function:{name}")))
-                    {
-                        println!(
-                            "  <- {}  {}  BatchSize {}  {}",
-                            m["EventSourceArn"].as_str().unwrap_or("?"),
-                            m["State"].as_str().unwrap_or("?"),
-                            m["BatchSize"],
-                            m["LastProcessingResult"].as_str().unwrap_or("")
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
+        FunctionCommand::List { server } => list(&Api::new(&server)).await,
         FunctionCommand::Invoke {
             name,
             payload,
             server,
-        } => {
-            let api = Api::new(&server);
-            let event: Json = serde_json::from_str(&payload)
-                .map_err(|e| CliError::Argument(format!("--payload: {e}")))?;
-            let out = api
-                .lambda(
-                    "POST",
-                    &format!("/functions/{name}/invocations"),
-                    Some(event),
-                )
-                .await?;
-            match out {
-                Json::String(s) => println!("{s}"),
-                other => println!("{other}"),
-            }
-            Ok(())
+        } => invoke(&Api::new(&server), &name, &payload).await,
+        FunctionCommand::Delete { name, server } => delete(&Api::new(&server), &name).await,
+    }
+}
+
+/// `--timeout`, `--memory-size` and `--env` as Lambda's configuration members.
+fn function_settings(
+    timeout: Option<u64>,
+    memory_size: Option<u64>,
+    env: &[String],
+) -> Result<Json> {
+    let mut settings = json!({});
+    if let Some(t) = timeout {
+        settings["Timeout"] = json!(t);
+    }
+    if let Some(m) = memory_size {
+        settings["MemorySize"] = json!(m);
+    }
+    if !env.is_empty() {
+        let mut vars = serde_json::Map::new();
+        for kv in env {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| CliError::Argument(format!("--env {kv}: expected KEY=VALUE")))?;
+            vars.insert(k.to_owned(), json!(v));
         }
-        FunctionCommand::Delete { name, server } => {
-            let api = Api::new(&server);
-            for m in api.mappings_of(&name).await? {
-                if let Some(uuid) = m["UUID"].as_str() {
-                    api.lambda("DELETE", &format!("/event-source-mappings/{uuid}"), None)
-                        .await?;
-                }
+        settings["Environment"] = json!({ "Variables": vars });
+    }
+    Ok(settings)
+}
+
+/// Creates the function, or updates its code and then its configuration when it exists.
+async fn deploy_function(api: &Api, name: &str, code: &[u8], mut settings: Json) -> Result<()> {
+    let zip = base64::engine::general_purpose::STANDARD.encode(code);
+    let exists = api
+        .lambda("GET", &format!("/functions/{name}"), None)
+        .await
+        .is_ok();
+    let f = if exists {
+        api.lambda(
+            "PUT",
+            &format!("/functions/{name}/code"),
+            Some(json!({ "ZipFile": zip })),
+        )
+        .await?;
+        api.lambda(
+            "PUT",
+            &format!("/functions/{name}/configuration"),
+            Some(settings),
+        )
+        .await?
+    } else {
+        settings["FunctionName"] = json!(name);
+        settings["Code"] = json!({ "ZipFile": zip });
+        settings["Role"] = json!("arn:aws:iam::000000000000:role/tributary");
+        api.lambda("POST", "/functions", Some(settings)).await?
+    };
+    println!(
+        "{} function {name} (CodeSha256 {})",
+        if exists { "updated" } else { "created" },
+        f["CodeSha256"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// The ARN of a table's current stream (DescribeTable).
+async fn stream_arn(api: &Api, table: &str) -> Result<String> {
+    let (_, described) = api
+        .call(
+            "POST",
+            "/",
+            Some("DynamoDB_20120810.DescribeTable"),
+            Some(json!({ "TableName": table })),
+        )
+        .await?;
+    described["Table"]["LatestStreamArn"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CliError::NoStream(table.to_owned()))
+}
+
+/// Maps the function to the table's stream: the existing mapping gets the batch size, or a
+/// new one is created.
+async fn map_to_table(
+    api: &Api,
+    name: &str,
+    table: &str,
+    batch_size: u64,
+    starting_position: &str,
+) -> Result<()> {
+    let arn = stream_arn(api, table).await?;
+    let existing = api
+        .mappings_of(name)
+        .await?
+        .into_iter()
+        .find(|m| m["EventSourceArn"] == json!(arn))
+        .and_then(|m| m["UUID"].as_str().map(str::to_owned));
+    let m = match existing {
+        Some(uuid) => {
+            api.lambda(
+                "PUT",
+                &format!("/event-source-mappings/{uuid}"),
+                Some(json!({ "BatchSize": batch_size })),
+            )
+            .await?
+        }
+        None => {
+            api.lambda(
+                "POST",
+                "/event-source-mappings",
+                Some(json!({
+                    "FunctionName": name, "EventSourceArn": arn,
+                    "BatchSize": batch_size, "StartingPosition": starting_position,
+                })),
+            )
+            .await?
+        }
+    };
+    println!(
+        "mapped {name} to {arn} (UUID {}, BatchSize {})",
+        m["UUID"].as_str().unwrap_or("?"),
+        m["BatchSize"]
+    );
+    Ok(())
+}
+
+/// Each function with its settings, and under it the mappings that invoke it.
+async fn list(api: &Api) -> Result<()> {
+    let functions = api.lambda("GET", "/functions", None).await?;
+    let mappings = api.lambda("GET", "/event-source-mappings", None).await?;
+    let mappings = mappings["EventSourceMappings"].as_array();
+    for f in functions["Functions"].as_array().into_iter().flatten() {
+        let name = f["FunctionName"].as_str().unwrap_or("?");
+        println!(
+            "{name}  code {} bytes  timeout {} s  memory {} MB",
+            f["CodeSize"], f["Timeout"], f["MemorySize"]
+        );
+        let suffix = format!(":function:{name}");
+        for m in mappings.into_iter().flatten() {
+            if m["FunctionArn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(&suffix))
+            {
+                println!(
+                    "  <- {}  {}  BatchSize {}  {}",
+                    m["EventSourceArn"].as_str().unwrap_or("?"),
+                    m["State"].as_str().unwrap_or("?"),
+                    m["BatchSize"],
+                    m["LastProcessingResult"].as_str().unwrap_or("")
+                );
             }
-            api.lambda("DELETE", &format!("/functions/{name}"), None)
-                .await?;
-            println!("deleted function {name}");
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// Invokes the function synchronously and prints its response.
+async fn invoke(api: &Api, name: &str, payload: &str) -> Result<()> {
+    let event: Json =
+        serde_json::from_str(payload).map_err(|e| CliError::Argument(format!("--payload: {e}")))?;
+    let out = api
+        .lambda(
+            "POST",
+            &format!("/functions/{name}/invocations"),
+            Some(event),
+        )
+        .await?;
+    match out {
+        Json::String(s) => println!("{s}"),
+        other => println!("{other}"),
+    }
+    Ok(())
+}
+
+/// Deletes the function's mappings, then the function.
+async fn delete(api: &Api, name: &str) -> Result<()> {
+    for m in api.mappings_of(name).await? {
+        if let Some(uuid) = m["UUID"].as_str() {
+            api.lambda("DELETE", &format!("/event-source-mappings/{uuid}"), None)
+                .await?;
+        }
+    }
+    api.lambda("DELETE", &format!("/functions/{name}"), None)
+        .await?;
+    println!("deleted function {name}");
+    Ok(())
 }
