@@ -12,6 +12,7 @@ pub mod filter;
 pub mod function_config;
 pub mod functions;
 mod host;
+pub mod invocation;
 pub mod limiter;
 pub mod mappings;
 pub mod metrics;
