@@ -206,10 +206,12 @@ impl Publisher {
                     .progress
                     .cursor(meta.id, shard)?
                     .max(self.engine.log().trim_horizon(meta.id, shard));
-                let records = self
-                    .engine
-                    .log()
-                    .read(meta.id, shard, from, u64::MAX, PAGE)?;
+                // fjall reads and writes run on the blocking pool, not on an async worker.
+                let (engine, id) = (self.engine.clone(), meta.id);
+                let records = tokio::task::spawn_blocking(move || {
+                    engine.log().read(id, shard, from, u64::MAX, PAGE)
+                })
+                .await??;
                 let Some(last) = records.last().map(|r| r.seq) else {
                     continue;
                 };
@@ -225,7 +227,9 @@ impl Publisher {
                     ack.await.map_err(ReplicationError::publish)?;
                 }
                 metrics::counter!(PUBLISHED).increment(sent as u64);
-                self.progress.set_cursor(meta.id, shard, last + 1)?;
+                let progress = self.progress.clone();
+                tokio::task::spawn_blocking(move || progress.set_cursor(id, shard, last + 1))
+                    .await??;
                 more |= records.len() == PAGE;
             }
         }
