@@ -60,6 +60,7 @@ pub enum TriggerStartError {
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     // First, so that everything started below records into it.
     let metrics = install_metrics();
+    let shutdown = shutdown_signal();
     let fds = crate::fd_limit::raise_and_divide(config.server.max_connections);
     let data_dir =
         std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
@@ -150,7 +151,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         idle_timeout: ServerConfig::secs(config.server.idle_timeout_secs),
         shutdown_grace: ServerConfig::secs(config.server.shutdown_grace_secs),
     };
-    crate::connections::serve(listener, api::router(state), limits, shutdown_signal()).await;
+    crate::connections::serve(listener, api::router(state), limits, shutdown).await;
     drop(replication);
     tracing::info!("shutting down: flushing data to disk");
     engine.shutdown().map_err(ServeError::Shutdown)?;
@@ -218,27 +219,35 @@ fn spawn_index_backfiller(engine: Arc<Engine>) {
     });
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for SIGINT: {e}");
-            std::future::pending::<()>().await;
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, at the
+/// start of `serve` (before the port is bound): a signal that arrives as soon as the server
+/// answers stops it cleanly instead of killing it with the signal's default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &str| match signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot listen for {name}: {e}");
+            None
         }
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
+    let mut int = listen(SignalKind::interrupt(), "SIGINT");
+    let mut term = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            () = received(int.as_mut()) => tracing::info!("SIGINT received"),
+            () = received(term.as_mut()) => tracing::info!("SIGTERM received"),
         }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// The next delivery of a signal (never, when it could not be listened for).
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
