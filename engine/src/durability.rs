@@ -33,14 +33,14 @@ pub enum Durability {
 }
 
 impl std::str::FromStr for Durability {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "fsync" => Ok(Durability::Fsync),
             "buffered" => Ok(Durability::Buffered),
-            other => Err(format!(
+            other => Err(EngineError::Validation(format!(
                 "unknown durability {other:?}: expected fsync or buffered"
-            )),
+            ))),
         }
     }
 }

@@ -219,14 +219,14 @@ fn watch(core: &Core) {
 
 /// Whether the open database still takes writes (fjall checks its poisoned flag first; the
 /// journal's buffer is handed to the OS).
-fn check(core: &Core) -> std::result::Result<(), String> {
+fn check(core: &Core) -> Result<()> {
     let storage = core.current.read().clone();
     match storage {
         Some(s) => {
             s.db.persist(fjall::PersistMode::Buffer)
-                .map_err(|e| e.to_string())
+                .map_err(|e| EngineError::Unavailable(e.to_string()))
         }
-        None => Err("the database is not open".into()),
+        None => Err(EngineError::Unavailable("the database is not open".into())),
     }
 }
 

@@ -197,7 +197,7 @@ impl Violations {
                 self.length(arn, path, 1, MAX_TABLE_ARN);
                 if arn.chars().count() <= MAX_TABLE_ARN {
                     if let Err(reason) = parse_table_arn(arn) {
-                        self.add_message(reason);
+                        self.add_message(reason.to_string());
                     }
                 }
             }
@@ -317,44 +317,57 @@ pub struct TableArn<'a> {
     pub name: &'a str,
 }
 
-/// Parses a table ARN; the error is DynamoDB's reason for refusing a malformed one.
-pub fn parse_table_arn(arn: &str) -> std::result::Result<TableArn<'_>, String> {
+/// Parses a table ARN; the error (a ValidationException) is DynamoDB's reason for refusing a
+/// malformed one.
+pub fn parse_table_arn(arn: &str) -> Result<TableArn<'_>> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [prefix, partition, service, region, account, resource] = parts[..] else {
-        return Err(format!(
+        return Err(EngineError::Validation(format!(
             "Invalid ARN '{arn}': Valid ARN format is arn:partition:dynamodb:region:account-id:table/table-name"
-        ));
+        )));
     };
     if prefix != "arn" {
-        return Err(format!("ARNs must start with 'arn:': {arn}"));
+        return Err(EngineError::Validation(format!(
+            "ARNs must start with 'arn:': {arn}"
+        )));
     }
     if !matches!(
         partition,
         "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b"
     ) {
-        return Err(format!("Invalid AWS partition in '{arn}'"));
+        return Err(EngineError::Validation(format!(
+            "Invalid AWS partition in '{arn}'"
+        )));
     }
     if service != "dynamodb" {
-        return Err(format!("Invalid AWS service in '{arn}'"));
+        return Err(EngineError::Validation(format!(
+            "Invalid AWS service in '{arn}'"
+        )));
     }
     let valid_region = !region.is_empty()
         && region
             .bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
     if !valid_region {
-        return Err(format!("Invalid AWS region in '{arn}'"));
+        return Err(EngineError::Validation(format!(
+            "Invalid AWS region in '{arn}'"
+        )));
     }
     if account.is_empty() || !account.bytes().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(format!("Invalid AWS account in '{arn}'"));
+        return Err(EngineError::Validation(format!(
+            "Invalid AWS account in '{arn}'"
+        )));
     }
     let name = resource
         .strip_prefix("table/")
         .filter(|n| !n.contains('/'))
-        .ok_or_else(|| format!("Invalid resource type in '{arn}'"))?;
+        .ok_or_else(|| EngineError::Validation(format!("Invalid resource type in '{arn}'")))?;
     let mut v = Violations::new();
     v.name_constraints(name, "tableName", 3, 255);
     if !v.0.is_empty() {
-        return Err(format!("Invalid table name in '{arn}'"));
+        return Err(EngineError::Validation(format!(
+            "Invalid table name in '{arn}'"
+        )));
     }
     Ok(TableArn {
         region,
@@ -381,8 +394,8 @@ mod tests {
     fn table_arns() {
         let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/Music.v2";
         assert_eq!(
-            parse_table_arn(arn),
-            Ok(TableArn {
+            parse_table_arn(arn).ok(),
+            Some(TableArn {
                 region: "us-east-1",
                 account: "000000000000",
                 name: "Music.v2"
@@ -415,7 +428,7 @@ mod tests {
             ("arn:aws:dynamodb:us-east-1:1:table/a", "table name"),
             ("arn:aws:dynamodb:us-east-1:1:table/a b c", "table name"),
         ] {
-            let err = parse_table_arn(bad).expect_err(bad);
+            let err = parse_table_arn(bad).expect_err(bad).to_string();
             assert!(err.contains(reason), "{bad}: {err}");
         }
     }

@@ -165,10 +165,10 @@ impl Engine {
     /// Whether the storage takes writes: `Err` with the reason (and since when writes fail)
     /// while a passing resource failure (full disk, too many open files) keeps it degraded;
     /// the engine reopens the database by itself once the resource is back.
-    pub fn health(&self) -> std::result::Result<(), String> {
+    pub fn health(&self) -> Result<()> {
         match self.core.health.describe() {
             None => Ok(()),
-            Some(why) => Err(why),
+            Some(why) => Err(EngineError::Unavailable(why)),
         }
     }
 
