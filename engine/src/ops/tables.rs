@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::catalog::{KeyAttr, SseSpec, StreamEpoch, StreamSpec, TableMeta};
 use crate::error::{EngineError, Result};
+use crate::index::IndexMeta;
 use crate::request::{Request, Violations};
 use crate::store::Engine;
 
@@ -153,7 +154,49 @@ fn read_sse_spec(req: &Request) -> Result<Option<SseSpec>> {
     }))
 }
 
-pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
+/// One AttributeDefinitions member at `path` (`attributeDefinitions.N.member` in CreateTable,
+/// `attributeDefinitions.member` in UpdateTable): its violations go to `v`; the definition
+/// (name, type) when both fields are present.
+fn read_attribute_definition(
+    d: &Json,
+    v: &mut Violations,
+    path: &str,
+) -> Result<Option<(String, String)>> {
+    let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
+    let (n, t) = (d.str("AttributeName")?, d.str("AttributeType")?);
+    v.not_null(&n, &format!("{path}.attributeName"));
+    if let Some(n) = n {
+        super::indexes::key_name_length(v, n, &format!("{path}.attributeName"));
+    }
+    v.not_null(&t, &format!("{path}.attributeType"));
+    v.one_of(t, &format!("{path}.attributeType"), &["B", "N", "S"]);
+    Ok(n.zip(t).map(|(n, t)| (n.to_owned(), t.to_owned())))
+}
+
+/// One KeySchema member at `path` (`keySchema.N.member`): its violations go to `v`; the
+/// element (name, key type) when both fields are present.
+fn read_key_element(k: &Json, v: &mut Violations, path: &str) -> Result<Option<(String, String)>> {
+    let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
+    let (n, t) = (k.str("AttributeName")?, k.str("KeyType")?);
+    v.not_null(&n, &format!("{path}.attributeName"));
+    if let Some(n) = n {
+        super::indexes::key_name_length(v, n, &format!("{path}.attributeName"));
+    }
+    v.not_null(&t, &format!("{path}.keyType"));
+    v.one_of(t, &format!("{path}.keyType"), &["HASH", "RANGE"]);
+    Ok(n.zip(t).map(|(n, t)| (n.to_owned(), t.to_owned())))
+}
+
+/// CreateTable's request fields checked for constraint violations, all reported together.
+struct CreateRequest {
+    name: String,
+    pay_per_request: bool,
+    throughput: Option<Throughput>,
+    attr_defs: Vec<(String, String)>,
+    key_elems: Vec<(String, String)>,
+}
+
+fn read_create_request(req: &Request) -> Result<CreateRequest> {
     let mut v = Violations::new();
     let name = req.str("TableName")?;
     let defs = req.array("AttributeDefinitions")?;
@@ -180,78 +223,45 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
     }
     v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
     let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
-    let mut attr_defs: Vec<(String, String)> = Vec::new();
+    let mut attr_defs = Vec::new();
     for (i, d) in defs.into_iter().flatten().enumerate() {
-        let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
-        let n = d.str("AttributeName")?;
-        let t = d.str("AttributeType")?;
-        v.not_null(
-            &n,
-            &format!("attributeDefinitions.{}.member.attributeName", i + 1),
-        );
-        if let Some(n) = n {
-            super::indexes::key_name_length(
-                &mut v,
-                n,
-                &format!("attributeDefinitions.{}.member.attributeName", i + 1),
-            );
-        }
-        v.not_null(
-            &t,
-            &format!("attributeDefinitions.{}.member.attributeType", i + 1),
-        );
-        v.one_of(
-            t,
-            &format!("attributeDefinitions.{}.member.attributeType", i + 1),
-            &["B", "N", "S"],
-        );
-        if let (Some(n), Some(t)) = (n, t) {
-            attr_defs.push((n.to_owned(), t.to_owned()));
-        }
+        let path = format!("attributeDefinitions.{}.member", i + 1);
+        attr_defs.extend(read_attribute_definition(d, &mut v, &path)?);
     }
-    let mut key_elems: Vec<(String, String)> = Vec::new();
+    let mut key_elems = Vec::new();
     for (i, k) in schema.into_iter().flatten().enumerate() {
-        let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
-        let n = k.str("AttributeName")?;
-        let t = k.str("KeyType")?;
-        v.not_null(&n, &format!("keySchema.{}.member.attributeName", i + 1));
-        if let Some(n) = n {
-            super::indexes::key_name_length(
-                &mut v,
-                n,
-                &format!("keySchema.{}.member.attributeName", i + 1),
-            );
-        }
-        v.not_null(&t, &format!("keySchema.{}.member.keyType", i + 1));
-        v.one_of(
-            t,
-            &format!("keySchema.{}.member.keyType", i + 1),
-            &["HASH", "RANGE"],
-        );
-        if let (Some(n), Some(t)) = (n, t) {
-            key_elems.push((n.to_owned(), t.to_owned()));
-        }
+        let path = format!("keySchema.{}.member", i + 1);
+        key_elems.extend(read_key_element(k, &mut v, &path)?);
     }
     v.finish()?;
-    let name = name.unwrap_or_default().to_owned();
+    Ok(CreateRequest {
+        name: name.unwrap_or_default().to_owned(),
+        pay_per_request: billing == Some("PAY_PER_REQUEST"),
+        throughput,
+        attr_defs,
+        key_elems,
+    })
+}
 
-    let pay_per_request = billing == Some("PAY_PER_REQUEST");
-    if pay_per_request && throughput.is_some() {
-        return Err(EngineError::validation(
+/// CreateTable's billing mode against its ProvisionedThroughput.
+fn check_create_billing(pay_per_request: bool, throughput: Option<&Throughput>) -> Result<()> {
+    match (pay_per_request, throughput) {
+        (true, Some(_)) => Err(EngineError::validation(
             "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-        ));
+        )),
+        (true, None) => Ok(()),
+        (false, Some(t)) => check_capacity_bounds(t),
+        (false, None) => Err(EngineError::validation(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+        )),
     }
-    if !pay_per_request {
-        match &throughput {
-            Some(t) => check_capacity_bounds(t)?,
-            None => {
-                return Err(EngineError::validation(
-                    "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-                ))
-            }
-        }
-    }
+}
 
+/// The table's KeySchema against its AttributeDefinitions: the hash key and range key typed.
+fn table_keys(
+    attr_defs: &[(String, String)],
+    key_elems: &[(String, String)],
+) -> Result<(KeyAttr, Option<KeyAttr>)> {
     let def_names: Vec<&str> = attr_defs.iter().map(|(n, _)| n.as_str()).collect();
     let key_names: Vec<&str> = key_elems.iter().map(|(n, _)| n.as_str()).collect();
     if key_names.len() > def_names.len() {
@@ -271,7 +281,13 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
             "Both the Hash Key and the Range Key element in the KeySchema have the same name",
         ));
     }
-    if key_elems[0].1 != "HASH" {
+    let Some((hash_name, hash_type)) = key_elems.first() else {
+        // Unreachable: an empty KeySchema is a constraint violation reported before.
+        return Err(EngineError::validation(
+            "Invalid KeySchema: Some index key attribute have no definition",
+        ));
+    };
+    if hash_type != "HASH" {
         return Err(EngineError::validation(
             "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
         ));
@@ -288,41 +304,44 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
             )));
         }
     }
-    let ty_of = |n: &str| {
-        attr_defs
+    let key_attr = |n: &String| KeyAttr {
+        name: n.clone(),
+        ty: attr_defs
             .iter()
             .find(|(m, _)| m == n)
             .map(|(_, t)| t.clone())
-            .unwrap_or_default()
+            .unwrap_or_default(),
     };
-    let hash_key = KeyAttr {
-        name: key_elems[0].0.clone(),
-        ty: ty_of(&key_elems[0].0),
-    };
-    let range_key = key_elems.get(1).map(|(n, _)| KeyAttr {
-        name: n.clone(),
-        ty: ty_of(n),
-    });
-    let indexes = super::indexes::read_create(
-        req,
-        &attr_defs,
-        &hash_key,
-        range_key.as_ref(),
-        pay_per_request,
-    )?;
-    let used = super::indexes::key_names(&hash_key, range_key.as_ref(), &indexes);
-    if used.len() != attr_defs.len() {
-        return Err(EngineError::validation(if indexes.is_empty() {
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions".to_owned()
-        } else {
-            format!(
-                "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
-                attr_defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-                used.join(", ")
-            )
-        }));
-    }
+    Ok((
+        key_attr(hash_name),
+        key_elems.get(1).map(|(n, _)| key_attr(n)),
+    ))
+}
 
+/// Every AttributeDefinition is used by a key of the table or of one of its indexes.
+fn check_definitions_used(
+    attr_defs: &[(String, String)],
+    hash_key: &KeyAttr,
+    range_key: Option<&KeyAttr>,
+    indexes: &[IndexMeta],
+) -> Result<()> {
+    let used = super::indexes::key_names(hash_key, range_key, indexes);
+    if used.len() == attr_defs.len() {
+        return Ok(());
+    }
+    Err(EngineError::validation(if indexes.is_empty() {
+        "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions".to_owned()
+    } else {
+        format!(
+            "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+            attr_defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+            used.join(", ")
+        )
+    }))
+}
+
+/// CreateTable's StreamSpecification: the stream and, when enabled, its first epoch.
+fn create_stream(engine: &Engine, req: &Request) -> Result<(Option<StreamSpec>, Vec<StreamEpoch>)> {
     let stream = read_stream_spec(req, true)?.map(|(enabled, view)| StreamSpec {
         enabled,
         label: enabled.then(|| stream_label(None)),
@@ -340,29 +359,50 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
             })
         })
         .collect();
-    let sse = read_sse_spec(req)?;
-    let table_class = req.str("TableClass")?.unwrap_or("STANDARD").to_owned();
+    Ok((stream, streams))
+}
+
+/// TableClass of CreateTable or UpdateTable.
+fn check_table_class(class: &str) -> Result<()> {
     let mut v = Violations::new();
     v.one_of(
-        Some(&table_class),
+        Some(class),
         "tableClass",
         &["STANDARD", "STANDARD_INFREQUENT_ACCESS"],
     );
-    v.finish()?;
+    v.finish()
+}
+
+pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
+    let c = read_create_request(req)?;
+    check_create_billing(c.pay_per_request, c.throughput.as_ref())?;
+    let (hash_key, range_key) = table_keys(&c.attr_defs, &c.key_elems)?;
+    let indexes = super::indexes::read_create(
+        req,
+        &c.attr_defs,
+        &hash_key,
+        range_key.as_ref(),
+        c.pay_per_request,
+    )?;
+    check_definitions_used(&c.attr_defs, &hash_key, range_key.as_ref(), &indexes)?;
+    let (stream, streams) = create_stream(engine, req)?;
+    let sse = read_sse_spec(req)?;
+    let table_class = req.str("TableClass")?.unwrap_or("STANDARD").to_owned();
+    check_table_class(&table_class)?;
     let tags = read_tags(req)?;
 
     let now = now_secs();
-    let (read, write) = match (&throughput, pay_per_request) {
+    let (read, write) = match (&c.throughput, c.pay_per_request) {
         (Some(t), false) => (t.read.unwrap_or(0) as u64, t.write.unwrap_or(0) as u64),
         _ => (0, 0),
     };
     let meta = TableMeta {
-        name: name.clone(),
+        name: c.name.clone(),
         id: 0,
         hash_key,
         range_key,
-        attribute_definitions: attr_defs,
-        billing_mode: if pay_per_request {
+        attribute_definitions: c.attr_defs,
+        billing_mode: if c.pay_per_request {
             "PAY_PER_REQUEST"
         } else {
             "PROVISIONED"
@@ -373,7 +413,7 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         last_increase: None,
         last_decrease: None,
         decreases_today: 0,
-        pay_per_request_since: pay_per_request.then_some(now),
+        pay_per_request_since: c.pay_per_request.then_some(now),
         stream,
         streams,
         sse,
@@ -388,6 +428,12 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         replicas_origin: String::new(),
         global_since: 0,
     };
+    insert_new_table(engine, meta)
+}
+
+/// Persists a new table, unless one of its name exists.
+fn insert_new_table(engine: &Engine, meta: TableMeta) -> Result<Json> {
+    let name = meta.name.clone();
     let _ddl = engine.ddl_lock();
     if engine.table(&name).is_some() {
         return Err(EngineError::ResourceInUse(format!(
@@ -483,66 +529,117 @@ pub fn delete_table(engine: &Engine, req: &Request) -> Result<Json> {
     Ok(json!({"TableDescription": desc}))
 }
 
-pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
+/// UpdateTable's changes as the request states them.
+struct UpdateRequest<'r> {
+    name: String,
+    billing: Option<&'r str>,
+    throughput: Option<Throughput>,
+    stream: Option<(bool, Option<String>)>,
+    sse: Option<SseSpec>,
+    protection: Option<bool>,
+    table_class: Option<&'r str>,
+    gsi_updates: Option<&'r Vec<Json>>,
+}
+
+fn read_update_request(req: &Request) -> Result<UpdateRequest<'_>> {
     let name = table_name(req)?;
     let billing = req.str("BillingMode")?;
     let mut v = Violations::new();
     v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
     let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
     v.finish()?;
-    let stream = read_stream_spec(req, false)?;
-    let sse = read_sse_spec(req)?;
-    let protection = req.bool("DeletionProtectionEnabled")?;
-    let table_class = req.str("TableClass")?;
-    let gsi_updates = req.array("GlobalSecondaryIndexUpdates")?;
-    let other_updates = gsi_updates.is_some() || req.raw("ReplicaUpdates").is_some();
-    if billing.is_none()
-        && throughput.is_none()
-        && stream.is_none()
-        && sse.is_none()
-        && protection.is_none()
-        && table_class.is_none()
-        && !other_updates
+    Ok(UpdateRequest {
+        name,
+        billing,
+        throughput,
+        stream: read_stream_spec(req, false)?,
+        sse: read_sse_spec(req)?,
+        protection: req.bool("DeletionProtectionEnabled")?,
+        table_class: req.str("TableClass")?,
+        gsi_updates: req.array("GlobalSecondaryIndexUpdates")?,
+    })
+}
+
+/// UpdateTable's AttributeDefinitions (for new indexes), each member checked on its own.
+fn read_update_definitions(req: &Request) -> Result<Vec<(String, String)>> {
+    let mut defs = Vec::new();
+    for d in req.array("AttributeDefinitions")?.into_iter().flatten() {
+        let mut v = Violations::new();
+        let def = read_attribute_definition(d, &mut v, "attributeDefinitions.member")?;
+        v.finish()?;
+        defs.extend(def);
+    }
+    Ok(defs)
+}
+
+pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
+    let u = read_update_request(req)?;
+    let replica_updates = req.raw("ReplicaUpdates");
+    if u.billing.is_none()
+        && u.throughput.is_none()
+        && u.stream.is_none()
+        && u.sse.is_none()
+        && u.protection.is_none()
+        && u.table_class.is_none()
+        && u.gsi_updates.is_none()
+        && replica_updates.is_none()
     {
         return Err(EngineError::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
     }
-    if let Some(updates) = req.raw("ReplicaUpdates") {
-        if gsi_updates.is_some() || billing.is_some() || throughput.is_some() || stream.is_some() {
+    if let Some(updates) = replica_updates {
+        if u.gsi_updates.is_some()
+            || u.billing.is_some()
+            || u.throughput.is_some()
+            || u.stream.is_some()
+        {
             return Err(EngineError::validation(
                 "ReplicaUpdates cannot be combined with other updates of the table in one request",
             ));
         }
-        return super::replicas::update_replicas(engine, &name, updates);
+        return super::replicas::update_replicas(engine, &u.name, updates);
     }
-    let mut new_defs = Vec::new();
-    for d in req.array("AttributeDefinitions")?.into_iter().flatten() {
-        let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
-        let (n, t) = (d.str("AttributeName")?, d.str("AttributeType")?);
-        let mut v = Violations::new();
-        v.not_null(&n, "attributeDefinitions.member.attributeName");
-        if let Some(n) = n {
-            super::indexes::key_name_length(&mut v, n, "attributeDefinitions.member.attributeName");
-        }
-        v.not_null(&t, "attributeDefinitions.member.attributeType");
-        v.one_of(
-            t,
-            "attributeDefinitions.member.attributeType",
-            &["B", "N", "S"],
-        );
-        v.finish()?;
-        new_defs.push((
-            n.unwrap_or_default().to_owned(),
-            t.unwrap_or_default().to_owned(),
-        ));
-    }
+    let new_defs = read_update_definitions(req)?;
 
     let _ddl = engine.ddl_lock();
-    let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
+    let table = engine
+        .table(&u.name)
+        .ok_or_else(|| table_not_found(&u.name))?;
     let mut meta = table.meta.clone();
+    let mut updating = update_billing(&mut meta, u.billing, u.throughput.as_ref())?;
+    if let Some((enabled, view)) = u.stream {
+        update_stream(engine, &mut meta, enabled, view)?;
+        updating = true;
+    }
+    if let Some(sse) = u.sse {
+        meta.sse = Some(sse);
+        updating = true;
+    }
+    if let Some(p) = u.protection {
+        meta.deletion_protection = p;
+    }
+    if let Some(c) = u.table_class {
+        check_table_class(c)?;
+        meta.table_class = c.to_owned();
+    }
+    if let Some(updates) = u.gsi_updates {
+        super::indexes::apply_updates(&mut meta, updates, &new_defs)?;
+        updating = true;
+    }
+    let table = engine.replace_meta(&table, meta)?;
+    let status = if updating { "UPDATING" } else { "ACTIVE" };
+    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), status)}))
+}
+
+/// UpdateTable's BillingMode and ProvisionedThroughput applied to `meta`; whether they changed
+/// anything (the table is then UPDATING).
+fn update_billing(
+    meta: &mut TableMeta,
+    billing: Option<&str>,
+    throughput: Option<&Throughput>,
+) -> Result<bool> {
     let now = now_secs();
-    let mut status = "ACTIVE";
     let new_mode = billing.unwrap_or(&meta.billing_mode).to_owned();
     if new_mode == "PAY_PER_REQUEST" {
         if throughput.is_some() {
@@ -550,107 +647,90 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
                 "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
             ));
         }
-        if meta.billing_mode != "PAY_PER_REQUEST" {
-            meta.billing_mode = new_mode;
-            meta.read_capacity = 0;
-            meta.write_capacity = 0;
-            meta.pay_per_request_since = Some(now);
-            status = "UPDATING";
+        if meta.billing_mode == "PAY_PER_REQUEST" {
+            return Ok(false);
         }
-    } else {
-        let switching = meta.billing_mode != "PROVISIONED";
-        match &throughput {
-            Some(t) => {
-                check_capacity_bounds(t)?;
-                let (r, w) = (t.read.unwrap_or(0) as u64, t.write.unwrap_or(0) as u64);
-                if !switching && r == meta.read_capacity && w == meta.write_capacity {
-                    return Err(EngineError::validation(
-                        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: "
-                            .to_owned()
-                            + &format!("{r}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {w}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."),
-                    ));
-                }
-                if r > meta.read_capacity || w > meta.write_capacity {
-                    meta.last_increase = Some(now);
-                }
-                if r < meta.read_capacity || w < meta.write_capacity {
-                    meta.last_decrease = Some(now);
-                    meta.decreases_today += 1;
-                }
-                meta.read_capacity = r;
-                meta.write_capacity = w;
-                meta.billing_mode = "PROVISIONED".to_owned();
-                status = "UPDATING";
-            }
-            None if switching => {
-                return Err(EngineError::validation(
-                    "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
-                ))
-            }
-            None => {}
-        }
+        meta.billing_mode = new_mode;
+        meta.read_capacity = 0;
+        meta.write_capacity = 0;
+        meta.pay_per_request_since = Some(now);
+        return Ok(true);
     }
-    if let Some((enabled, view)) = stream {
-        let currently = meta.stream.as_ref().is_some_and(|s| s.enabled);
-        if enabled && currently {
-            return Err(EngineError::validation(format!(
-                "Table already has an enabled stream: TableName: {}",
-                table.meta.name
-            )));
+    let switching = meta.billing_mode != "PROVISIONED";
+    let Some(t) = throughput else {
+        if switching {
+            return Err(EngineError::validation(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+            ));
         }
-        if !enabled && !currently {
-            return Err(EngineError::validation(format!(
-                "Table has no stream to disable: TableName: {}",
-                table.meta.name
-            )));
-        }
-        let previous = meta.stream.as_ref().and_then(|s| s.label.clone());
-        let label = if enabled {
-            let label = stream_label(previous.as_deref());
-            meta.streams.push(StreamEpoch {
-                label: label.clone(),
-                view_type: view.clone().unwrap_or_default(),
-                start_seq: engine.log().next_seq(),
-                end_seq: None,
-                created_at: now_secs(),
-            });
-            Some(label)
-        } else {
-            if let Some(last) = meta.streams.last_mut() {
-                last.end_seq.get_or_insert(engine.log().next_seq());
-            }
-            previous
-        };
-        meta.stream = Some(StreamSpec {
-            enabled,
-            label,
-            view_type: if enabled { view } else { None },
+        return Ok(false);
+    };
+    check_capacity_bounds(t)?;
+    let (r, w) = (t.read.unwrap_or(0) as u64, t.write.unwrap_or(0) as u64);
+    if !switching && r == meta.read_capacity && w == meta.write_capacity {
+        return Err(EngineError::validation(
+            "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: "
+                .to_owned()
+                + &format!("{r}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {w}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."),
+        ));
+    }
+    if r > meta.read_capacity || w > meta.write_capacity {
+        meta.last_increase = Some(now);
+    }
+    if r < meta.read_capacity || w < meta.write_capacity {
+        meta.last_decrease = Some(now);
+        meta.decreases_today += 1;
+    }
+    meta.read_capacity = r;
+    meta.write_capacity = w;
+    meta.billing_mode = "PROVISIONED".to_owned();
+    Ok(true)
+}
+
+/// UpdateTable's StreamSpecification applied to `meta`: enabling opens a new stream (a new
+/// label and epoch), disabling closes the current epoch and keeps its label.
+fn update_stream(
+    engine: &Engine,
+    meta: &mut TableMeta,
+    enabled: bool,
+    view: Option<String>,
+) -> Result<()> {
+    let currently = meta.stream.as_ref().is_some_and(|s| s.enabled);
+    if enabled && currently {
+        return Err(EngineError::validation(format!(
+            "Table already has an enabled stream: TableName: {}",
+            meta.name
+        )));
+    }
+    if !enabled && !currently {
+        return Err(EngineError::validation(format!(
+            "Table has no stream to disable: TableName: {}",
+            meta.name
+        )));
+    }
+    let previous = meta.stream.as_ref().and_then(|s| s.label.clone());
+    let label = if enabled {
+        let label = stream_label(previous.as_deref());
+        meta.streams.push(StreamEpoch {
+            label: label.clone(),
+            view_type: view.clone().unwrap_or_default(),
+            start_seq: engine.log().next_seq(),
+            end_seq: None,
+            created_at: now_secs(),
         });
-        status = "UPDATING";
-    }
-    if let Some(sse) = sse {
-        meta.sse = Some(sse);
-        status = "UPDATING";
-    }
-    if let Some(p) = protection {
-        meta.deletion_protection = p;
-    }
-    if let Some(c) = table_class {
-        let mut v = Violations::new();
-        v.one_of(
-            Some(c),
-            "tableClass",
-            &["STANDARD", "STANDARD_INFREQUENT_ACCESS"],
-        );
-        v.finish()?;
-        meta.table_class = c.to_owned();
-    }
-    if let Some(updates) = gsi_updates {
-        super::indexes::apply_updates(&mut meta, updates, &new_defs)?;
-        status = "UPDATING";
-    }
-    let table = engine.replace_meta(&table, meta)?;
-    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), status)}))
+        Some(label)
+    } else {
+        if let Some(last) = meta.streams.last_mut() {
+            last.end_seq.get_or_insert(engine.log().next_seq());
+        }
+        previous
+    };
+    meta.stream = Some(StreamSpec {
+        enabled,
+        label,
+        view_type: if enabled { view } else { None },
+    });
+    Ok(())
 }
 
 #[cfg(test)]
