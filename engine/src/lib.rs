@@ -13,6 +13,7 @@ pub mod number;
 pub mod ops;
 mod recovery;
 pub mod request;
+pub mod schema;
 pub mod storage;
 pub mod store;
 pub mod value;

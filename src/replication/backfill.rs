@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use parking_lot::Mutex;
 use tributary_engine::catalog::TableMeta;
+use tributary_engine::schema::ReplicaStatus;
 use tributary_engine::value::item_to_json;
 use tributary_engine::{Engine, Item};
 
@@ -51,7 +52,7 @@ pub fn pending(
 ) -> Result<Vec<(String, u64)>, String> {
     let mut out = Vec::new();
     for r in &meta.replicas {
-        if r.status != "CREATING" || meta.backfiller(r) != here {
+        if r.status != ReplicaStatus::Creating || meta.backfiller(r) != here {
             continue;
         }
         if let Some(id) = r.backfill {

@@ -6,10 +6,10 @@ use crate::catalog::{KeyAttr, SseSpec, StreamEpoch, StreamSpec, TableMeta};
 use crate::error::{EngineError, Result};
 use crate::index::IndexMeta;
 use crate::request::{Request, Violations};
+use crate::schema::{BillingMode, KeyType, ScalarType, SseType, StreamViewType, TableStatus};
 use crate::store::Engine;
 
 const MAX_CAPACITY: i64 = 1_000_000_000_000;
-const VIEW_TYPES: [&str; 4] = ["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"];
 
 pub fn now_secs() -> f64 {
     let d = std::time::SystemTime::now()
@@ -93,8 +93,14 @@ fn check_capacity_bounds(t: &Throughput) -> Result<()> {
     Ok(())
 }
 
+/// What a StreamSpecification asks for.
+enum StreamChange {
+    Enable(StreamViewType),
+    Disable,
+}
+
 /// StreamSpecification of CreateTable (`creating`) or UpdateTable, whose messages differ.
-fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<(bool, Option<String>)>> {
+fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<StreamChange>> {
     let Some(s) = req.object("StreamSpecification")? else {
         return Ok(None);
     };
@@ -106,9 +112,10 @@ fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<(bool, Optio
     v.one_of(
         view.as_deref(),
         "streamSpecification.streamViewType",
-        &VIEW_TYPES,
+        StreamViewType::NAMES,
     );
     v.finish()?;
+    let view = view.as_deref().and_then(StreamViewType::parse);
     let enabled = enabled.unwrap_or(false);
     if enabled && view.is_none() {
         return Err(EngineError::validation(if creating {
@@ -124,7 +131,10 @@ fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<(bool, Optio
             "One or more parameter values were invalid: If stream is being disabled, then UpdateViewType must not be specified"
         }));
     }
-    Ok(Some((enabled, view)))
+    Ok(Some(match (enabled, view) {
+        (true, Some(view)) => StreamChange::Enable(view),
+        _ => StreamChange::Disable,
+    }))
 }
 
 fn read_sse_spec(req: &Request) -> Result<Option<SseSpec>> {
@@ -139,7 +149,7 @@ fn read_sse_spec(req: &Request) -> Result<Option<SseSpec>> {
     v.one_of(
         sse_type.as_deref(),
         "sSESpecification.sSEType",
-        &["AES256", "KMS"],
+        SseType::NAMES,
     );
     v.finish()?;
     if !enabled && (sse_type.is_some() || kms_key.is_some()) {
@@ -149,19 +159,22 @@ fn read_sse_spec(req: &Request) -> Result<Option<SseSpec>> {
     }
     Ok(Some(SseSpec {
         enabled,
-        sse_type: sse_type.unwrap_or_else(|| "KMS".to_owned()),
+        sse_type: sse_type
+            .as_deref()
+            .and_then(SseType::parse)
+            .unwrap_or(SseType::Kms),
         kms_key,
     }))
 }
 
 /// One AttributeDefinitions member at `path` (`attributeDefinitions.N.member` in CreateTable,
 /// `attributeDefinitions.member` in UpdateTable): its violations go to `v`; the definition
-/// (name, type) when both fields are present.
+/// (name, type) when both fields are present and valid.
 fn read_attribute_definition(
     d: &Json,
     v: &mut Violations,
     path: &str,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<(String, ScalarType)>> {
     let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
     let (n, t) = (d.str("AttributeName")?, d.str("AttributeType")?);
     v.not_null(&n, &format!("{path}.attributeName"));
@@ -169,22 +182,9 @@ fn read_attribute_definition(
         super::indexes::key_name_length(v, n, &format!("{path}.attributeName"));
     }
     v.not_null(&t, &format!("{path}.attributeType"));
-    v.one_of(t, &format!("{path}.attributeType"), &["B", "N", "S"]);
-    Ok(n.zip(t).map(|(n, t)| (n.to_owned(), t.to_owned())))
-}
-
-/// One KeySchema member at `path` (`keySchema.N.member`): its violations go to `v`; the
-/// element (name, key type) when both fields are present.
-fn read_key_element(k: &Json, v: &mut Violations, path: &str) -> Result<Option<(String, String)>> {
-    let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
-    let (n, t) = (k.str("AttributeName")?, k.str("KeyType")?);
-    v.not_null(&n, &format!("{path}.attributeName"));
-    if let Some(n) = n {
-        super::indexes::key_name_length(v, n, &format!("{path}.attributeName"));
-    }
-    v.not_null(&t, &format!("{path}.keyType"));
-    v.one_of(t, &format!("{path}.keyType"), &["HASH", "RANGE"]);
-    Ok(n.zip(t).map(|(n, t)| (n.to_owned(), t.to_owned())))
+    v.one_of(t, &format!("{path}.attributeType"), ScalarType::NAMES);
+    Ok(n.zip(t.and_then(ScalarType::parse))
+        .map(|(n, t)| (n.to_owned(), t)))
 }
 
 /// CreateTable's request fields checked for constraint violations, all reported together.
@@ -192,8 +192,8 @@ struct CreateRequest {
     name: String,
     pay_per_request: bool,
     throughput: Option<Throughput>,
-    attr_defs: Vec<(String, String)>,
-    key_elems: Vec<(String, String)>,
+    attr_defs: Vec<(String, ScalarType)>,
+    key_elems: Vec<(String, KeyType)>,
 }
 
 fn read_create_request(req: &Request) -> Result<CreateRequest> {
@@ -221,7 +221,7 @@ fn read_create_request(req: &Request) -> Result<CreateRequest> {
             );
         }
     }
-    v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
+    v.one_of(billing, "billingMode", BillingMode::NAMES);
     let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
     let mut attr_defs = Vec::new();
     for (i, d) in defs.into_iter().flatten().enumerate() {
@@ -231,12 +231,12 @@ fn read_create_request(req: &Request) -> Result<CreateRequest> {
     let mut key_elems = Vec::new();
     for (i, k) in schema.into_iter().flatten().enumerate() {
         let path = format!("keySchema.{}.member", i + 1);
-        key_elems.extend(read_key_element(k, &mut v, &path)?);
+        key_elems.extend(super::indexes::read_key_element(k, &mut v, &path)?);
     }
     v.finish()?;
     Ok(CreateRequest {
         name: name.unwrap_or_default().to_owned(),
-        pay_per_request: billing == Some("PAY_PER_REQUEST"),
+        pay_per_request: billing.and_then(BillingMode::parse) == Some(BillingMode::PayPerRequest),
         throughput,
         attr_defs,
         key_elems,
@@ -259,15 +259,13 @@ fn check_create_billing(pay_per_request: bool, throughput: Option<&Throughput>) 
 
 /// The table's KeySchema against its AttributeDefinitions: the hash key and range key typed.
 fn table_keys(
-    attr_defs: &[(String, String)],
-    key_elems: &[(String, String)],
+    attr_defs: &[(String, ScalarType)],
+    key_elems: &[(String, KeyType)],
 ) -> Result<(KeyAttr, Option<KeyAttr>)> {
     let def_names: Vec<&str> = attr_defs.iter().map(|(n, _)| n.as_str()).collect();
     let key_names: Vec<&str> = key_elems.iter().map(|(n, _)| n.as_str()).collect();
     if key_names.len() > def_names.len() {
-        return Err(EngineError::validation(
-            "Invalid KeySchema: Some index key attribute have no definition",
-        ));
+        return Err(no_definition());
     }
     if key_names.iter().any(|k| !def_names.contains(k)) {
         return Err(EngineError::validation(format!(
@@ -283,16 +281,14 @@ fn table_keys(
     }
     let Some((hash_name, hash_type)) = key_elems.first() else {
         // Unreachable: an empty KeySchema is a constraint violation reported before.
-        return Err(EngineError::validation(
-            "Invalid KeySchema: Some index key attribute have no definition",
-        ));
+        return Err(no_definition());
     };
-    if hash_type != "HASH" {
+    if *hash_type != KeyType::Hash {
         return Err(EngineError::validation(
             "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
         ));
     }
-    if key_elems.len() == 2 && key_elems[1].1 != "RANGE" {
+    if key_elems.len() == 2 && key_elems[1].1 != KeyType::Range {
         return Err(EngineError::validation(
             "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
         ));
@@ -304,23 +300,28 @@ fn table_keys(
             )));
         }
     }
-    let key_attr = |n: &String| KeyAttr {
-        name: n.clone(),
-        ty: attr_defs
+    // Every key attribute has a definition (checked above).
+    let key_attr = |n: &String| -> Result<KeyAttr> {
+        let (_, ty) = attr_defs
             .iter()
             .find(|(m, _)| m == n)
-            .map(|(_, t)| t.clone())
-            .unwrap_or_default(),
+            .ok_or_else(no_definition)?;
+        Ok(KeyAttr {
+            name: n.clone(),
+            ty: *ty,
+        })
     };
-    Ok((
-        key_attr(hash_name),
-        key_elems.get(1).map(|(n, _)| key_attr(n)),
-    ))
+    let range_key = key_elems.get(1).map(|(n, _)| key_attr(n)).transpose()?;
+    Ok((key_attr(hash_name)?, range_key))
+}
+
+fn no_definition() -> EngineError {
+    EngineError::validation("Invalid KeySchema: Some index key attribute have no definition")
 }
 
 /// Every AttributeDefinition is used by a key of the table or of one of its indexes.
 fn check_definitions_used(
-    attr_defs: &[(String, String)],
+    attr_defs: &[(String, ScalarType)],
     hash_key: &KeyAttr,
     range_key: Option<&KeyAttr>,
     indexes: &[IndexMeta],
@@ -342,17 +343,24 @@ fn check_definitions_used(
 
 /// CreateTable's StreamSpecification: the stream and, when enabled, its first epoch.
 fn create_stream(engine: &Engine, req: &Request) -> Result<(Option<StreamSpec>, Vec<StreamEpoch>)> {
-    let stream = read_stream_spec(req, true)?.map(|(enabled, view)| StreamSpec {
-        enabled,
-        label: enabled.then(|| stream_label(None)),
-        view_type: view,
+    let stream = read_stream_spec(req, true)?.map(|change| match change {
+        StreamChange::Enable(view) => StreamSpec {
+            enabled: true,
+            label: Some(stream_label(None)),
+            view_type: Some(view),
+        },
+        StreamChange::Disable => StreamSpec {
+            enabled: false,
+            label: None,
+            view_type: None,
+        },
     });
     let streams: Vec<StreamEpoch> = stream
         .iter()
         .filter_map(|s| {
             Some(StreamEpoch {
                 label: s.label.clone()?,
-                view_type: s.view_type.clone()?,
+                view_type: s.view_type?,
                 start_seq: engine.log().next_seq(),
                 end_seq: None,
                 created_at: now_secs(),
@@ -403,11 +411,10 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         range_key,
         attribute_definitions: c.attr_defs,
         billing_mode: if c.pay_per_request {
-            "PAY_PER_REQUEST"
+            BillingMode::PayPerRequest
         } else {
-            "PROVISIONED"
-        }
-        .to_owned(),
+            BillingMode::Provisioned
+        },
         read_capacity: read,
         write_capacity: write,
         last_increase: None,
@@ -442,7 +449,9 @@ fn insert_new_table(engine: &Engine, meta: TableMeta) -> Result<Json> {
     }
     let table = engine.insert_table(meta)?;
     tracing::info!(table = %name, "created table");
-    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), "CREATING")}))
+    Ok(
+        json!({"TableDescription": table.describe(engine.region(), engine.account(), TableStatus::Creating)}),
+    )
 }
 
 /// CreateTable's Tags, with TagResource's rules.
@@ -471,7 +480,7 @@ pub(crate) fn table_not_found(name: &str) -> EngineError {
 pub fn describe_table(engine: &Engine, req: &Request) -> Result<Json> {
     let name = table_name(req)?;
     let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
-    Ok(json!({"Table": table.describe(engine.region(), engine.account(), "ACTIVE")}))
+    Ok(json!({"Table": table.describe(engine.region(), engine.account(), TableStatus::Active)}))
 }
 
 pub fn list_tables(engine: &Engine, req: &Request) -> Result<Json> {
@@ -510,7 +519,7 @@ pub fn delete_table(engine: &Engine, req: &Request) -> Result<Json> {
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
         )));
     }
-    let mut desc = table.describe(engine.region(), engine.account(), "DELETING");
+    let mut desc = table.describe(engine.region(), engine.account(), TableStatus::Deleting);
     // DeleteTable's description leaves out the schema: no KeySchema, AttributeDefinitions,
     // CreationDateTime or index list.
     if let Some(d) = desc.as_object_mut() {
@@ -532,9 +541,9 @@ pub fn delete_table(engine: &Engine, req: &Request) -> Result<Json> {
 /// UpdateTable's changes as the request states them.
 struct UpdateRequest<'r> {
     name: String,
-    billing: Option<&'r str>,
+    billing: Option<BillingMode>,
     throughput: Option<Throughput>,
-    stream: Option<(bool, Option<String>)>,
+    stream: Option<StreamChange>,
     sse: Option<SseSpec>,
     protection: Option<bool>,
     table_class: Option<&'r str>,
@@ -545,12 +554,12 @@ fn read_update_request(req: &Request) -> Result<UpdateRequest<'_>> {
     let name = table_name(req)?;
     let billing = req.str("BillingMode")?;
     let mut v = Violations::new();
-    v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
+    v.one_of(billing, "billingMode", BillingMode::NAMES);
     let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
     v.finish()?;
     Ok(UpdateRequest {
         name,
-        billing,
+        billing: billing.and_then(BillingMode::parse),
         throughput,
         stream: read_stream_spec(req, false)?,
         sse: read_sse_spec(req)?,
@@ -561,7 +570,7 @@ fn read_update_request(req: &Request) -> Result<UpdateRequest<'_>> {
 }
 
 /// UpdateTable's AttributeDefinitions (for new indexes), each member checked on its own.
-fn read_update_definitions(req: &Request) -> Result<Vec<(String, String)>> {
+fn read_update_definitions(req: &Request) -> Result<Vec<(String, ScalarType)>> {
     let mut defs = Vec::new();
     for d in req.array("AttributeDefinitions")?.into_iter().flatten() {
         let mut v = Violations::new();
@@ -608,8 +617,8 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
         .ok_or_else(|| table_not_found(&u.name))?;
     let mut meta = table.meta.clone();
     let mut updating = update_billing(&mut meta, u.billing, u.throughput.as_ref())?;
-    if let Some((enabled, view)) = u.stream {
-        update_stream(engine, &mut meta, enabled, view)?;
+    if let Some(change) = u.stream {
+        update_stream(engine, &mut meta, change)?;
         updating = true;
     }
     if let Some(sse) = u.sse {
@@ -628,7 +637,11 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
         updating = true;
     }
     let table = engine.replace_meta(&table, meta)?;
-    let status = if updating { "UPDATING" } else { "ACTIVE" };
+    let status = if updating {
+        TableStatus::Updating
+    } else {
+        TableStatus::Active
+    };
     Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), status)}))
 }
 
@@ -636,18 +649,18 @@ pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
 /// anything (the table is then UPDATING).
 fn update_billing(
     meta: &mut TableMeta,
-    billing: Option<&str>,
+    billing: Option<BillingMode>,
     throughput: Option<&Throughput>,
 ) -> Result<bool> {
     let now = now_secs();
-    let new_mode = billing.unwrap_or(&meta.billing_mode).to_owned();
-    if new_mode == "PAY_PER_REQUEST" {
+    let new_mode = billing.unwrap_or(meta.billing_mode);
+    if new_mode == BillingMode::PayPerRequest {
         if throughput.is_some() {
             return Err(EngineError::validation(
                 "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
             ));
         }
-        if meta.billing_mode == "PAY_PER_REQUEST" {
+        if meta.billing_mode == BillingMode::PayPerRequest {
             return Ok(false);
         }
         meta.billing_mode = new_mode;
@@ -656,7 +669,7 @@ fn update_billing(
         meta.pay_per_request_since = Some(now);
         return Ok(true);
     }
-    let switching = meta.billing_mode != "PROVISIONED";
+    let switching = meta.billing_mode != BillingMode::Provisioned;
     let Some(t) = throughput else {
         if switching {
             return Err(EngineError::validation(
@@ -683,18 +696,14 @@ fn update_billing(
     }
     meta.read_capacity = r;
     meta.write_capacity = w;
-    meta.billing_mode = "PROVISIONED".to_owned();
+    meta.billing_mode = BillingMode::Provisioned;
     Ok(true)
 }
 
 /// UpdateTable's StreamSpecification applied to `meta`: enabling opens a new stream (a new
 /// label and epoch), disabling closes the current epoch and keeps its label.
-fn update_stream(
-    engine: &Engine,
-    meta: &mut TableMeta,
-    enabled: bool,
-    view: Option<String>,
-) -> Result<()> {
+fn update_stream(engine: &Engine, meta: &mut TableMeta, change: StreamChange) -> Result<()> {
+    let enabled = matches!(change, StreamChange::Enable(_));
     let currently = meta.stream.as_ref().is_some_and(|s| s.enabled);
     if enabled && currently {
         return Err(EngineError::validation(format!(
@@ -709,26 +718,32 @@ fn update_stream(
         )));
     }
     let previous = meta.stream.as_ref().and_then(|s| s.label.clone());
-    let label = if enabled {
-        let label = stream_label(previous.as_deref());
-        meta.streams.push(StreamEpoch {
-            label: label.clone(),
-            view_type: view.clone().unwrap_or_default(),
-            start_seq: engine.log().next_seq(),
-            end_seq: None,
-            created_at: now_secs(),
-        });
-        Some(label)
-    } else {
-        if let Some(last) = meta.streams.last_mut() {
-            last.end_seq.get_or_insert(engine.log().next_seq());
+    meta.stream = Some(match change {
+        StreamChange::Enable(view) => {
+            let label = stream_label(previous.as_deref());
+            meta.streams.push(StreamEpoch {
+                label: label.clone(),
+                view_type: view,
+                start_seq: engine.log().next_seq(),
+                end_seq: None,
+                created_at: now_secs(),
+            });
+            StreamSpec {
+                enabled,
+                label: Some(label),
+                view_type: Some(view),
+            }
         }
-        previous
-    };
-    meta.stream = Some(StreamSpec {
-        enabled,
-        label,
-        view_type: if enabled { view } else { None },
+        StreamChange::Disable => {
+            if let Some(last) = meta.streams.last_mut() {
+                last.end_seq.get_or_insert(engine.log().next_seq());
+            }
+            StreamSpec {
+                enabled,
+                label: previous,
+                view_type: None,
+            }
+        }
     });
     Ok(())
 }
