@@ -1,34 +1,11 @@
 //! One entry point for every DynamoDB operation, taking the operation name and the JSON body
-//! exactly as on the wire. The HTTP API and (later) WebAssembly guests both call it.
+//! exactly as on the wire. The HTTP API calls it, and so do WebAssembly handlers, through the
+//! runtime's host function `dynamodb.call`.
 
 use crate::error::Result;
 use crate::ops::{self, Outcome};
 use crate::request::Request;
 use crate::store::Engine;
-
-/// The operations this engine implements.
-pub const OPERATIONS: &[&str] = &[
-    "CreateTable",
-    "DescribeTable",
-    "ListTables",
-    "UpdateTable",
-    "DeleteTable",
-    "PutItem",
-    "GetItem",
-    "UpdateItem",
-    "DeleteItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-    "TransactGetItems",
-    "TagResource",
-    "UntagResource",
-    "ListTagsOfResource",
-    "UpdateTimeToLive",
-    "DescribeTimeToLive",
-];
 
 impl Engine {
     /// Runs `operation` on a request body. `None` when the operation is unknown.

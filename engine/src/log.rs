@@ -8,13 +8,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use serde_json::Value as Json;
 use tokio::sync::watch;
 
+use crate::clock::now_ms;
 use crate::error::{EngineError, Result};
 use crate::value::{item_from_json, Item};
 
@@ -260,14 +261,6 @@ fn record_key(table_id: u64, shard: u16, seq: u64) -> [u8; 18] {
     k[8..10].copy_from_slice(&shard.to_be_bytes());
     k[10..].copy_from_slice(&seq.to_be_bytes());
     k
-}
-
-/// Milliseconds since the epoch: the wall clock behind the HLC, record times and versions.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
 }
 
 impl ChangeLog {

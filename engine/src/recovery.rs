@@ -99,12 +99,12 @@ impl Health {
             Phase::Degraded => Some(format!(
                 "{} (writes failing since {})",
                 st.reason,
-                iso8601(st.since_ms)
+                crate::clock::iso8601_seconds(st.since_ms)
             )),
             Phase::Closed => Some(format!(
                 "{}; reopening the database (writes failing since {})",
                 st.reason,
-                iso8601(st.since_ms)
+                crate::clock::iso8601_seconds(st.since_ms)
             )),
         }
     }
@@ -122,7 +122,7 @@ impl Health {
     fn enter(&self, phase: Phase, reason: Option<String>) {
         let mut st = self.state.lock();
         if st.phase == Phase::Healthy {
-            st.since_ms = crate::log::now_ms();
+            st.since_ms = crate::clock::now_ms();
         }
         st.phase = phase;
         if let Some(r) = reason {
@@ -365,28 +365,9 @@ impl Backoff {
     }
 }
 
-/// `2026-12-01T15:24:59Z`.
-fn iso8601(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = crate::ops::tables::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_iso8601() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(1_795_625_099_123), "2026-11-25T16:44:59Z");
-    }
 
     #[test]
     fn reopen_attempts_back_off_while_they_keep_failing() {

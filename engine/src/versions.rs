@@ -13,8 +13,8 @@
 
 use std::cmp::Ordering;
 
+use crate::clock::now_ms;
 use crate::error::{EngineError, Result};
-use crate::log::now_ms;
 use crate::store::{Engine, Mutation};
 use crate::value::Item;
 

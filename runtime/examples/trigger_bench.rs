@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 use tributary_engine::log::{LogConfig, SHARDS};
-use tributary_engine::ops::streams;
+use tributary_engine::stream as streams;
 use tributary_engine::{Durability, Engine, EngineConfig};
 use tributary_runtime::functions::{FunctionConfig, Functions, Settings};
 use tributary_runtime::mappings::{MappingConfig, Mappings};

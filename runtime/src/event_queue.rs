@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
+use tributary_engine::clock::now_ms;
 use tributary_engine::durability::Ticket;
-use tributary_engine::log::now_ms;
 use tributary_engine::Engine;
 
 use crate::functions::{FunctionError, Functions};

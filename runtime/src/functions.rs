@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
+use tributary_engine::clock;
 
 use crate::capacity::{Capacity, Refused, Reservation};
 use crate::event_queue::EventQueue;
@@ -169,12 +170,9 @@ impl Drop for Functions {
     }
 }
 
+/// Now in Lambda's form (a function's LastModified): `2026-11-24T10:00:00.000+0000`.
 fn now_iso() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    crate::iso8601(u64::try_from(secs).unwrap_or(u64::MAX))
+    clock::iso8601_lambda(clock::now_ms())
 }
 
 impl Functions {

@@ -228,29 +228,3 @@ impl Drop for Runtime {
         }
     }
 }
-
-/// Milliseconds since the epoch as ISO-8601 (`2026-11-26T12:00:00.000+0000`, Lambda's form).
-pub fn iso8601(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = tributary_engine::ops::tables::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}+0000",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso_dates() {
-        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000+0000");
-        assert_eq!(
-            super::iso8601(1_795_695_329_419),
-            "2026-11-26T12:15:29.419+0000"
-        );
-    }
-}

@@ -102,7 +102,7 @@ pub fn unknown_operation(target: &str) -> Response {
 /// (its `Host` header, as DynamoDB names its regional endpoint), else the listening address;
 /// DynamoDB's cache period, 1,440 minutes.
 pub fn describe_endpoints(headers: &HeaderMap, local_addr: SocketAddr, body: &[u8]) -> Response {
-    if let Err(e) = tributary_engine::request::Request::parse(body) {
+    if let Err(e) = tributary_engine::Request::parse(body) {
         return engine_error(e);
     }
     let host = headers

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures_util::StreamExt;
 use serde_json::json;
-use tributary_engine::log::now_ms;
+use tributary_engine::clock::now_ms;
 use tributary_engine::value::item_from_json;
 use tributary_engine::versions::{Applied, Remote};
 use tributary_engine::Engine;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, kv};
 use parking_lot::Mutex;
 use serde_json::json;
-use tributary_engine::log::now_ms;
+use tributary_engine::clock::now_ms;
 
 /// How often a region that has not joined is asked about again.
 const RECHECK: Duration = Duration::from_secs(1);

@@ -7,7 +7,6 @@ pub mod items;
 pub mod legacy;
 pub mod read;
 pub mod replicas;
-pub mod shard_iterator;
 pub mod streams;
 pub mod tables;
 pub mod tags;

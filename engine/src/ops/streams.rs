@@ -1,125 +1,30 @@
 //! The DynamoDB Streams API over the change log: ListStreams, DescribeStream,
 //! GetShardIterator, GetRecords.
 //!
-//! A stream is a window of a table's change log ([`StreamEpoch`]); its shards are the log's
-//! shards, which never split (so no shard has children). Shard iterators are signed,
-//! self-contained tokens ([`super::shard_iterator`]), so the server keeps no iterator state.
-
-use crate::log::now_ms;
+//! The stream model (what a stream is, its ARN, shard ids, sequence numbers, records and
+//! shard iterators) is [`crate::stream`]; these are its four operations.
 
 use serde_json::{json, Map, Value as Json};
 
-use super::shard_iterator::{IteratorKey, ShardIterator};
-use crate::catalog::{StreamEpoch, Table};
+use crate::catalog::Table;
+use crate::clock::now_ms;
 use crate::error::{EngineError, Result};
-use crate::log::{LogRecord, SHARDS};
+use crate::log::SHARDS;
 use crate::request::{Request, Violations};
 use crate::store::Engine;
-use crate::value::{item_size, item_to_json};
+use crate::stream::iterator::{IteratorKey, ShardIterator};
+use crate::stream::{
+    format_seq, parse_seq, parse_stream_arn, resolve, shard_id, stream_arn, stream_record,
+};
 
 /// Iterators expire 15 minutes after they were handed out.
 const ITERATOR_TTL_MS: u64 = 15 * 60 * 1000;
 /// GetRecords returns at most this much record data.
 const MAX_RECORDS_BYTES: usize = 1024 * 1024;
-/// Sequence numbers are shown as 21-digit decimals, as DynamoDB's are.
-const SEQ_BASE: u128 = 100_000_000_000_000_000_000;
-
-pub fn format_seq(seq: u64) -> String {
-    (SEQ_BASE + u128::from(seq)).to_string()
-}
-
-/// The log position a SequenceNumber (digits only) names; `None` when it is outside the range
-/// this server hands out.
-fn parse_seq(s: &str) -> Option<u64> {
-    let n: u128 = s.parse().ok()?;
-    u64::try_from(n.checked_sub(SEQ_BASE)?).ok()
-}
-
 /// Length limits of the Streams API's members.
 const ARN_LEN: (usize, usize) = (37, 1024);
 const SHARD_ID_LEN: (usize, usize) = (28, 65);
 const SEQUENCE_NUMBER_LEN: (usize, usize) = (21, 40);
-
-/// The ShardId DynamoDB Streams shows for one of a table's log shards.
-pub fn shard_id(epoch: &StreamEpoch, table_id: u64, shard: u16) -> String {
-    format!(
-        "shardId-{:020}-{:04x}{shard:04x}",
-        epoch.start_seq,
-        table_id & 0xFFFF
-    )
-}
-
-/// A stream resolved from its ARN (also used by the trigger runtime's event-source mappings).
-pub struct Stream {
-    pub table: std::sync::Arc<Table>,
-    pub epoch: StreamEpoch,
-    pub arn: String,
-}
-
-impl Stream {
-    /// The first sequence number past the stream (u64::MAX while it is enabled).
-    pub fn end(&self) -> u64 {
-        self.epoch.end_seq.unwrap_or(u64::MAX)
-    }
-
-    fn shard_of_id(&self, id: &str) -> Option<u16> {
-        (0..SHARDS).find(|s| shard_id(&self.epoch, self.table.meta.id, *s) == id)
-    }
-
-    /// The first readable position of a shard (TRIM_HORIZON).
-    pub fn first_position(&self, engine: &Engine, shard: u16) -> u64 {
-        self.epoch
-            .start_seq
-            .max(engine.log().trim_horizon(self.table.meta.id, shard))
-    }
-}
-
-fn stream_arn(engine: &Engine, table: &Table, label: &str) -> String {
-    format!(
-        "{}/stream/{label}",
-        table.arn(engine.region(), engine.account())
-    )
-}
-
-fn not_found(arn: &str) -> EngineError {
-    EngineError::not_found(format!(
-        "Requested resource not found: Stream: {arn} not found"
-    ))
-}
-
-/// The table name and stream label of a well-formed stream ARN
-/// (`arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`).
-fn parse_stream_arn(arn: &str) -> Option<(&str, &str)> {
-    let (table_part, label) = arn.split_once("/stream/")?;
-    let (_, name) = table_part.rsplit_once(":table/")?;
-    let well_formed = table_part.starts_with("arn:")
-        && !name.is_empty()
-        && !name.contains('/')
-        && !label.is_empty()
-        && !label.contains('/');
-    well_formed.then_some((name, label))
-}
-
-pub fn resolve(engine: &Engine, arn: &str) -> Result<Stream> {
-    let (name, label) = parse_stream_arn(arn)
-        .ok_or_else(|| EngineError::validation(format!("Invalid StreamArn: {arn}")))?;
-    let table = engine.table(name).ok_or_else(|| not_found(arn))?;
-    if stream_arn(engine, &table, label) != arn {
-        return Err(not_found(arn));
-    }
-    let epoch = table
-        .meta
-        .streams
-        .iter()
-        .find(|e| e.label == label)
-        .cloned()
-        .ok_or_else(|| not_found(arn))?;
-    Ok(Stream {
-        table,
-        epoch,
-        arn: arn.to_owned(),
-    })
-}
 
 /// The Limit member, checked into `v` (1..=max); `default` when absent.
 fn limit(req: &Request, v: &mut Violations, path: &str, max: i64, default: usize) -> Result<usize> {
@@ -462,52 +367,6 @@ fn expired(issued_ms: u64, now: u64) -> EngineError {
          {now} which is further in the future than the tolerated delay of {ITERATOR_TTL_MS} \
          milliseconds."
     ))
-}
-
-/// A log record in the exact JSON shape of DynamoDB Streams, and its size.
-pub fn stream_record(engine: &Engine, s: &Stream, r: &LogRecord) -> (Json, usize) {
-    let view = s.epoch.view_type.as_str();
-    let mut d = Map::new();
-    d.insert(
-        "ApproximateCreationDateTime".into(),
-        json!(r.created_ms / 1000),
-    );
-    d.insert("Keys".into(), item_to_json(&r.keys));
-    let mut size = item_size(&r.keys);
-    if matches!(view, "NEW_IMAGE" | "NEW_AND_OLD_IMAGES") {
-        if let Some(n) = &r.new {
-            d.insert("NewImage".into(), item_to_json(n));
-            size += item_size(n);
-        }
-    }
-    if matches!(view, "OLD_IMAGE" | "NEW_AND_OLD_IMAGES") {
-        if let Some(o) = &r.old {
-            d.insert("OldImage".into(), item_to_json(o));
-            size += item_size(o);
-        }
-    }
-    d.insert("SequenceNumber".into(), json!(format_seq(r.seq)));
-    d.insert("SizeBytes".into(), json!(size));
-    d.insert("StreamViewType".into(), json!(view));
-    let mut rec = Map::new();
-    rec.insert(
-        "eventID".into(),
-        json!(format!("{:016x}{:016x}", r.table_id, r.seq)),
-    );
-    rec.insert("eventName".into(), json!(r.event.as_str()));
-    rec.insert("eventVersion".into(), json!("1.1"));
-    rec.insert("eventSource".into(), json!("aws:dynamodb"));
-    rec.insert("awsRegion".into(), json!(engine.region()));
-    rec.insert("dynamodb".into(), Json::Object(d));
-    // The log keeps Lambda's form ({"type", "principalId"}); the Streams API's Identity shape
-    // capitalizes its members.
-    if let Some(ui) = &r.user_identity {
-        rec.insert(
-            "userIdentity".into(),
-            json!({"Type": ui["type"], "PrincipalId": ui["principalId"]}),
-        );
-    }
-    (Json::Object(rec), size)
 }
 
 #[cfg(test)]

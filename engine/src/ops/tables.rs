@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use crate::catalog::{KeyAttr, SseSpec, StreamEpoch, StreamSpec, TableMeta};
+use crate::clock::{iso8601_label, now_ms, now_secs};
 use crate::error::{EngineError, Result};
 use crate::index::IndexMeta;
 use crate::request::{Request, Violations};
@@ -11,51 +12,16 @@ use crate::store::Engine;
 
 const MAX_CAPACITY: i64 = 1_000_000_000_000;
 
-pub fn now_secs() -> f64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (d.as_millis() as f64) / 1000.0
-}
-
 /// A stream label: the ISO-8601 time the stream was enabled, as DynamoDB shows it; never equal
 /// to the previous label (a re-enabled stream is a new stream with a new ARN).
 fn stream_label(previous: Option<&str>) -> String {
     loop {
-        let label = label_now();
+        let label = iso8601_label(now_ms());
         if Some(label.as_str()) != previous {
             return label;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-}
-
-fn label_now() -> String {
-    let now = now_secs();
-    let secs = now.floor() as i64;
-    let millis = ((now - now.floor()) * 1000.0).round() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 struct Throughput {
@@ -746,16 +712,4 @@ fn update_stream(engine: &Engine, meta: &mut TableMeta, change: StreamChange) ->
         }
     });
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::civil_from_days;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_781), (2026, 11, 24));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 }

@@ -82,7 +82,7 @@ fn expired(item: &crate::value::Item, attr: &str, now: f64) -> bool {
 impl Engine {
     /// Deletes every expired item of every table with TTL enabled; returns how many.
     pub fn sweep_expired(&self) -> Result<usize> {
-        let now = super::tables::now_secs();
+        let now = crate::clock::now_secs();
         let identity = json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
         let mut deleted = 0;
         for name in self.table_names() {

@@ -4,8 +4,9 @@
 //! same write path as any PutItem (so it is durable, in that table's stream, and can trigger).
 
 use serde_json::{json, Map, Value as Json};
-use tributary_engine::log::{now_ms, LogRecord};
-use tributary_engine::ops::streams::{self, Stream};
+use tributary_engine::clock::{self, now_ms};
+use tributary_engine::log::LogRecord;
+use tributary_engine::stream::{self as streams, Stream};
 use tributary_engine::Engine;
 
 use super::config::{table_of_arn, MappingConfig};
@@ -37,8 +38,9 @@ pub struct Failed<'a> {
     pub error: Option<String>,
 }
 
+/// Lambda's form of a time: `2026-11-24T10:00:00.000+0000`.
 fn iso(ms: u64) -> String {
-    crate::iso8601(ms)
+    clock::iso8601_lambda(ms)
 }
 
 /// Lambda's on-failure record for a DynamoDB-stream batch.

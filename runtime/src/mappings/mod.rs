@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use tributary_engine::clock::now_secs;
 use tributary_engine::log::SHARDS;
-use tributary_engine::ops::streams;
-use tributary_engine::ops::tables::now_secs;
+use tributary_engine::stream as streams;
 use tributary_engine::Engine;
 
 pub use config::MappingConfig;

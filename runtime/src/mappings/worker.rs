@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
-use tributary_engine::log::{self, now_ms, LogRecord, SHARDS};
-use tributary_engine::ops::streams::{self, Stream};
+use tributary_engine::clock::now_ms;
+use tributary_engine::log::{self, LogRecord, SHARDS};
+use tributary_engine::stream::{self as streams, Stream};
 
 use super::destination::{self, Condition, Failed};
 use super::{MappingConfig, Mappings};
