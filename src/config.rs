@@ -129,9 +129,9 @@ pub struct FunctionsConfig {
     pub async_retry_delay_secs: f64,
     /// Seconds a queued asynchronous event is kept before it is discarded (Lambda: 6 hours).
     pub async_max_event_age_secs: f64,
-    /// Functions (and their mappings) deployed at start; see `crate::declared`.
+    /// Functions (and their mappings) deployed at start; see `crate::declared_functions`.
     #[serde(default)]
-    pub deploy: Vec<crate::declared::DeclaredFunction>,
+    pub deploy: Vec<crate::declared_functions::DeclaredFunction>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -81,7 +81,48 @@ pub struct ServerArg {
     endpoint: String,
 }
 
-type Result<T> = std::result::Result<T, String>;
+/// Why a `tributary function` command failed; the message is what the command prints.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The module given to `build` is not one a trigger component can be made from.
+    #[error("{}: {source}", path.display())]
+    Build {
+        path: PathBuf,
+        source: tributary_runtime::RuntimeError,
+    },
+    /// A command-line value the command cannot use (`--env`, `--payload`).
+    #[error("{0}")]
+    Argument(String),
+    #[error("table {0} has no stream: enable one with StreamSpecification")]
+    NoStream(String),
+    #[error("cannot reach {endpoint}: {source}")]
+    Unreachable {
+        endpoint: String,
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The server answered with an error (its type and message).
+    #[error("{kind}: {message}")]
+    Service { kind: String, message: String },
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    #[error("{0}")]
+    Response(#[from] hyper::Error),
+    /// The command's own tokio runtime could not start.
+    #[error("{0}")]
+    Runtime(std::io::Error),
+}
+
+type Result<T> = std::result::Result<T, CliError>;
 
 struct Api {
     endpoint: String,
@@ -114,14 +155,15 @@ impl Api {
                 .header("content-type", "application/x-amz-json-1.0");
         }
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = req
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| e.to_string())?;
+        let req = req.body(Full::new(Bytes::from(bytes)))?;
         let resp = self
             .client
             .request(req)
             .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.endpoint))?;
+            .map_err(|source| CliError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                source,
+            })?;
         let status = resp.status().as_u16();
         // Lambda names its error in a header; DynamoDB in the body's `__type`.
         let error_type = resp
@@ -129,12 +171,7 @@ impl Api {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+        let body = resp.into_body().collect().await?.to_bytes();
         let json = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&body).into_owned()));
         if status >= 400 {
@@ -146,7 +183,10 @@ impl Api {
                 .as_str()
                 .or(json["Message"].as_str())
                 .unwrap_or_default();
-            return Err(format!("{ty}: {msg}"));
+            return Err(CliError::Service {
+                kind: ty.to_owned(),
+                message: msg.to_owned(),
+            });
         }
         Ok((status, json))
     }
@@ -175,12 +215,20 @@ impl Api {
 
 pub fn run(cmd: FunctionCommand) -> Result<()> {
     if let FunctionCommand::Build { input, output } = &cmd {
-        let module =
-            std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
-        let component = tributary_runtime::build::trigger_component(&module)
-            .map_err(|e| format!("{}: {e}", input.display()))?;
-        std::fs::write(output, &component)
-            .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+        let module = std::fs::read(input).map_err(|source| CliError::Read {
+            path: input.clone(),
+            source,
+        })?;
+        let component = tributary_runtime::build::trigger_component(&module).map_err(|source| {
+            CliError::Build {
+                path: input.clone(),
+                source,
+            }
+        })?;
+        std::fs::write(output, &component).map_err(|source| CliError::Write {
+            path: output.clone(),
+            source,
+        })?;
         println!(
             "{}: trigger component, {} bytes",
             output.display(),
@@ -191,7 +239,7 @@ pub fn run(cmd: FunctionCommand) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::Runtime)?;
     rt.block_on(remote(cmd))
 }
 
@@ -210,168 +258,208 @@ async fn remote(cmd: FunctionCommand) -> Result<()> {
             server,
         } => {
             let api = Api::new(&server);
-            let bytes =
-                std::fs::read(&code).map_err(|e| format!("cannot read {}: {e}", code.display()))?;
-            let zip = base64::engine::general_purpose::STANDARD.encode(&bytes);
-            let mut settings = json!({});
-            if let Some(t) = timeout {
-                settings["Timeout"] = json!(t);
-            }
-            if let Some(m) = memory_size {
-                settings["MemorySize"] = json!(m);
-            }
-            if !env.is_empty() {
-                let mut vars = serde_json::Map::new();
-                for kv in &env {
-                    let (k, v) = kv
-                        .split_once('=')
-                        .ok_or_else(|| format!("--env {kv}: expected KEY=VALUE"))?;
-                    vars.insert(k.to_owned(), json!(v));
+            let bytes = std::fs::read(&code).map_err(|source| CliError::Read {
+                path: code.clone(),
+                source,
+            })?;
+            let settings = function_settings(timeout, memory_size, &env)?;
+            deploy_function(&api, &name, &bytes, settings).await?;
+            match table {
+                Some(table) => {
+                    map_to_table(&api, &name, &table, batch_size, &starting_position).await
                 }
-                settings["Environment"] = json!({ "Variables": vars });
+                None => Ok(()),
             }
-            let exists = api
-                .lambda("GET", &format!("/functions/{name}"), None)
-                .await
-                .is_ok();
-            let f = if exists {
-                api.lambda(
-                    "PUT",
-                    &format!("/functions/{name}/code"),
-                    Some(json!({ "ZipFile": zip })),
-                )
-                .await?;
-                api.lambda(
-                    "PUT",
-                    &format!("/functions/{name}/configuration"),
-                    Some(settings),
-                )
-                .await?
-            } else {
-                settings["FunctionName"] = json!(name);
-                settings["Code"] = json!({ "ZipFile": zip });
-                settings["Role"] = json!("arn:aws:iam::000000000000:role/tributary");
-                api.lambda("POST", "/functions", Some(settings)).await?
-            };
-            println!(
-                "{} function {name} (CodeSha256 {})",
-                if exists { "updated" } else { "created" },
-                f["CodeSha256"].as_str().unwrap_or("?")
-            );
-            if let Some(table) = table {
-                let (_, described) = api
-                    .call(
-                        "POST",
-                        "/",
-                        Some("DynamoDB_20120810.DescribeTable"),
-                        Some(json!({ "TableName": table })),
-                    )
-                    .await?;
-                let arn = described["Table"]["LatestStreamArn"]
-                    .as_str()
-                    .ok_or_else(|| {
-                        format!("table {table} has no stream: enable one with StreamSpecification")
-                    })?
-                    .to_owned();
-                let existing = api
-                    .mappings_of(&name)
-                    .await?
-                    .into_iter()
-                    .find(|m| m["EventSourceArn"] == json!(arn))
-                    .and_then(|m| m["UUID"].as_str().map(str::to_owned));
-                let m = match existing {
-                    Some(uuid) => {
-                        api.lambda(
-                            "PUT",
-                            &format!("/event-source-mappings/{uuid}"),
-                            Some(json!({ "BatchSize": batch_size })),
-                        )
-                        .await?
-                    }
-                    None => {
-                        api.lambda(
-                            "POST",
-                            "/event-source-mappings",
-                            Some(json!({
-                                "FunctionName": name, "EventSourceArn": arn,
-                                "BatchSize": batch_size, "StartingPosition": starting_position,
-                            })),
-                        )
-                        .await?
-                    }
-                };
-                println!(
-                    "mapped {name} to {arn} (UUID {}, BatchSize {})",
-                    m["UUID"].as_str().unwrap_or("?"),
-                    m["BatchSize"]
-                );
-            }
-            Ok(())
         }
-        FunctionCommand::List { server } => {
-            let api = Api::new(&server);
-            let functions = api.lambda("GET", "/functions", None).await?;
-            let mappings = api.lambda("GET", "/event-source-mappings", None).await?;
-            for f in functions["Functions"].as_array().into_iter().flatten() {
-                let name = f["FunctionName"].as_str().unwrap_or("?");
-                println!(
-                    "{name}  code {} bytes  timeout {} s  memory {} MB",
-                    f["CodeSize"], f["Timeout"], f["MemorySize"]
-                );
-                for m in mappings["EventSourceMappings"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    if m["FunctionArn"]
-                        .as_str()
-                        .is_some_and(|a| a.ends_with(&format!(":function:{name}")))
-                    {
-                        println!(
-                            "  <- {}  {}  BatchSize {}  {}",
-                            m["EventSourceArn"].as_str().unwrap_or("?"),
-                            m["State"].as_str().unwrap_or("?"),
-                            m["BatchSize"],
-                            m["LastProcessingResult"].as_str().unwrap_or("")
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
+        FunctionCommand::List { server } => list(&Api::new(&server)).await,
         FunctionCommand::Invoke {
             name,
             payload,
             server,
-        } => {
-            let api = Api::new(&server);
-            let event: Json =
-                serde_json::from_str(&payload).map_err(|e| format!("--payload: {e}"))?;
-            let out = api
-                .lambda(
-                    "POST",
-                    &format!("/functions/{name}/invocations"),
-                    Some(event),
-                )
-                .await?;
-            match out {
-                Json::String(s) => println!("{s}"),
-                other => println!("{other}"),
-            }
-            Ok(())
+        } => invoke(&Api::new(&server), &name, &payload).await,
+        FunctionCommand::Delete { name, server } => delete(&Api::new(&server), &name).await,
+    }
+}
+
+/// `--timeout`, `--memory-size` and `--env` as Lambda's configuration members.
+fn function_settings(
+    timeout: Option<u64>,
+    memory_size: Option<u64>,
+    env: &[String],
+) -> Result<Json> {
+    let mut settings = json!({});
+    if let Some(t) = timeout {
+        settings["Timeout"] = json!(t);
+    }
+    if let Some(m) = memory_size {
+        settings["MemorySize"] = json!(m);
+    }
+    if !env.is_empty() {
+        let mut vars = serde_json::Map::new();
+        for kv in env {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| CliError::Argument(format!("--env {kv}: expected KEY=VALUE")))?;
+            vars.insert(k.to_owned(), json!(v));
         }
-        FunctionCommand::Delete { name, server } => {
-            let api = Api::new(&server);
-            for m in api.mappings_of(&name).await? {
-                if let Some(uuid) = m["UUID"].as_str() {
-                    api.lambda("DELETE", &format!("/event-source-mappings/{uuid}"), None)
-                        .await?;
-                }
+        settings["Environment"] = json!({ "Variables": vars });
+    }
+    Ok(settings)
+}
+
+/// Creates the function, or updates its code and then its configuration when it exists.
+async fn deploy_function(api: &Api, name: &str, code: &[u8], mut settings: Json) -> Result<()> {
+    let zip = base64::engine::general_purpose::STANDARD.encode(code);
+    let exists = api
+        .lambda("GET", &format!("/functions/{name}"), None)
+        .await
+        .is_ok();
+    let f = if exists {
+        api.lambda(
+            "PUT",
+            &format!("/functions/{name}/code"),
+            Some(json!({ "ZipFile": zip })),
+        )
+        .await?;
+        api.lambda(
+            "PUT",
+            &format!("/functions/{name}/configuration"),
+            Some(settings),
+        )
+        .await?
+    } else {
+        settings["FunctionName"] = json!(name);
+        settings["Code"] = json!({ "ZipFile": zip });
+        settings["Role"] = json!("arn:aws:iam::000000000000:role/tributary");
+        api.lambda("POST", "/functions", Some(settings)).await?
+    };
+    println!(
+        "{} function {name} (CodeSha256 {})",
+        if exists { "updated" } else { "created" },
+        f["CodeSha256"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// The ARN of a table's current stream (DescribeTable).
+async fn stream_arn(api: &Api, table: &str) -> Result<String> {
+    let (_, described) = api
+        .call(
+            "POST",
+            "/",
+            Some("DynamoDB_20120810.DescribeTable"),
+            Some(json!({ "TableName": table })),
+        )
+        .await?;
+    described["Table"]["LatestStreamArn"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CliError::NoStream(table.to_owned()))
+}
+
+/// Maps the function to the table's stream: the existing mapping gets the batch size, or a
+/// new one is created.
+async fn map_to_table(
+    api: &Api,
+    name: &str,
+    table: &str,
+    batch_size: u64,
+    starting_position: &str,
+) -> Result<()> {
+    let arn = stream_arn(api, table).await?;
+    let existing = api
+        .mappings_of(name)
+        .await?
+        .into_iter()
+        .find(|m| m["EventSourceArn"] == json!(arn))
+        .and_then(|m| m["UUID"].as_str().map(str::to_owned));
+    let m = match existing {
+        Some(uuid) => {
+            api.lambda(
+                "PUT",
+                &format!("/event-source-mappings/{uuid}"),
+                Some(json!({ "BatchSize": batch_size })),
+            )
+            .await?
+        }
+        None => {
+            api.lambda(
+                "POST",
+                "/event-source-mappings",
+                Some(json!({
+                    "FunctionName": name, "EventSourceArn": arn,
+                    "BatchSize": batch_size, "StartingPosition": starting_position,
+                })),
+            )
+            .await?
+        }
+    };
+    println!(
+        "mapped {name} to {arn} (UUID {}, BatchSize {})",
+        m["UUID"].as_str().unwrap_or("?"),
+        m["BatchSize"]
+    );
+    Ok(())
+}
+
+/// Each function with its settings, and under it the mappings that invoke it.
+async fn list(api: &Api) -> Result<()> {
+    let functions = api.lambda("GET", "/functions", None).await?;
+    let mappings = api.lambda("GET", "/event-source-mappings", None).await?;
+    let mappings = mappings["EventSourceMappings"].as_array();
+    for f in functions["Functions"].as_array().into_iter().flatten() {
+        let name = f["FunctionName"].as_str().unwrap_or("?");
+        println!(
+            "{name}  code {} bytes  timeout {} s  memory {} MB",
+            f["CodeSize"], f["Timeout"], f["MemorySize"]
+        );
+        let suffix = format!(":function:{name}");
+        for m in mappings.into_iter().flatten() {
+            if m["FunctionArn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(&suffix))
+            {
+                println!(
+                    "  <- {}  {}  BatchSize {}  {}",
+                    m["EventSourceArn"].as_str().unwrap_or("?"),
+                    m["State"].as_str().unwrap_or("?"),
+                    m["BatchSize"],
+                    m["LastProcessingResult"].as_str().unwrap_or("")
+                );
             }
-            api.lambda("DELETE", &format!("/functions/{name}"), None)
-                .await?;
-            println!("deleted function {name}");
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// Invokes the function synchronously and prints its response.
+async fn invoke(api: &Api, name: &str, payload: &str) -> Result<()> {
+    let event: Json =
+        serde_json::from_str(payload).map_err(|e| CliError::Argument(format!("--payload: {e}")))?;
+    let out = api
+        .lambda(
+            "POST",
+            &format!("/functions/{name}/invocations"),
+            Some(event),
+        )
+        .await?;
+    match out {
+        Json::String(s) => println!("{s}"),
+        other => println!("{other}"),
+    }
+    Ok(())
+}
+
+/// Deletes the function's mappings, then the function.
+async fn delete(api: &Api, name: &str) -> Result<()> {
+    for m in api.mappings_of(name).await? {
+        if let Some(uuid) = m["UUID"].as_str() {
+            api.lambda("DELETE", &format!("/event-source-mappings/{uuid}"), None)
+                .await?;
+        }
+    }
+    api.lambda("DELETE", &format!("/functions/{name}"), None)
+        .await?;
+    println!("deleted function {name}");
+    Ok(())
 }

@@ -3,7 +3,7 @@
 mod api;
 mod config;
 mod connections;
-mod declared;
+mod declared_functions;
 mod fd_limit;
 mod function_cli;
 mod replication;

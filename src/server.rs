@@ -4,14 +4,63 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tributary_engine::{Engine, EngineConfig};
+use tokio::task::JoinError;
+use tributary_engine::{Engine, EngineConfig, EngineError};
+use tributary_runtime::functions::FunctionError;
+use tributary_runtime::RuntimeError;
 
 use crate::api::{self, auth::AcceptAll, AppState};
 use crate::config::{Config, ServerConfig};
+use crate::declared_functions::DeclaredError;
+use crate::replication::declared_tables::DeclaredTablesError;
+use crate::replication::error::ReplicationError;
 
-pub async fn serve(config: Config) -> Result<(), String> {
+/// Why the server could not start (or flush when stopping); `main` logs it and exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("engine start panicked: {0}")]
+    EnginePanicked(JoinError),
+    #[error("cannot open data directory {}: {source}", dir.display())]
+    OpenData {
+        dir: std::path::PathBuf,
+        source: EngineError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    LocalAddr(std::io::Error),
+    #[error("trigger runtime start panicked: {0}")]
+    TriggerRuntimePanicked(JoinError),
+    #[error("cannot start the trigger runtime: {0}")]
+    TriggerRuntime(TriggerStartError),
+    #[error("declaring global tables panicked: {0}")]
+    DeclaringPanicked(JoinError),
+    #[error(transparent)]
+    DeclaredTables(#[from] DeclaredTablesError),
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
+    #[error("flush on shutdown failed: {0}")]
+    Shutdown(EngineError),
+}
+
+/// Why the trigger runtime (functions, mappings, declared functions) could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerStartError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Functions(#[from] FunctionError),
+    #[error(transparent)]
+    Declared(#[from] DeclaredError),
+}
+
+pub async fn serve(config: Config) -> Result<(), ServeError> {
     // First, so that everything started below records into it.
     let metrics = install_metrics();
+    let shutdown = shutdown_signal();
     let fds = crate::fd_limit::raise_and_divide(config.server.max_connections);
     let data_dir =
         std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
@@ -29,8 +78,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     };
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
         .await
-        .map_err(|e| format!("engine start panicked: {e}"))?
-        .map_err(|e| format!("cannot open data directory {}: {e}", data_dir.display()))?;
+        .map_err(ServeError::EnginePanicked)?
+        .map_err(|source| ServeError::OpenData {
+            dir: data_dir.clone(),
+            source,
+        })?;
     let engine = Arc::new(engine);
     tracing::info!(
         data_dir = %data_dir.display(),
@@ -40,29 +92,27 @@ pub async fn serve(config: Config) -> Result<(), String> {
         data_dir.display()
     );
 
-    let listener =
-        bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = bind(config.listen).map_err(|source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let local_addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
     let functions_engine = engine.clone();
     let function_settings = config.functions.settings();
     let declared = config.functions.deploy.clone();
     let (functions, mappings) = tokio::task::spawn_blocking(move || {
-        let runtime = Arc::new(
-            tributary_runtime::Runtime::new(functions_engine.clone()).map_err(|e| e.to_string())?,
-        );
-        let functions = tributary_runtime::functions::Functions::open(runtime, function_settings)
-            .map_err(|e| e.to_string())?;
+        let runtime = Arc::new(tributary_runtime::Runtime::new(functions_engine.clone())?);
+        let functions = tributary_runtime::functions::Functions::open(runtime, function_settings)?;
         let mappings = tributary_runtime::mappings::Mappings::open(
             functions.clone(),
             functions_engine.clone(),
-        )
-        .map_err(|e| e.to_string())?;
-        crate::declared::deploy(&declared, &functions_engine, &functions, &mappings)?;
-        Ok::<_, String>((functions, mappings))
+        )?;
+        crate::declared_functions::deploy(&declared, &functions_engine, &functions, &mappings)?;
+        Ok::<_, TriggerStartError>((functions, mappings))
     })
     .await
-    .map_err(|e| format!("trigger runtime start panicked: {e}"))?
-    .map_err(|e| format!("cannot start the trigger runtime: {e}"))?;
+    .map_err(ServeError::TriggerRuntimePanicked)?
+    .map_err(ServeError::TriggerRuntime)?;
     tracing::info!(
         functions = functions.list().map(|l| l.len()).unwrap_or(0),
         mappings = mappings.list().map(|l| l.len()).unwrap_or(0),
@@ -70,9 +120,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     );
     let declared_tables = config.replication.clone();
     let e = engine.clone();
-    tokio::task::spawn_blocking(move || crate::replication::declared::apply(&declared_tables, &e))
-        .await
-        .map_err(|e| format!("declaring global tables panicked: {e}"))??;
+    tokio::task::spawn_blocking(move || {
+        crate::replication::declared_tables::apply(&declared_tables, &e)
+    })
+    .await
+    .map_err(ServeError::DeclaringPanicked)??;
     // Kept for the life of the server (the connection closes when it is dropped).
     let replication = crate::replication::start(&config.replication, &engine).await?;
     let state = Arc::new(AppState {
@@ -99,12 +151,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
         idle_timeout: ServerConfig::secs(config.server.idle_timeout_secs),
         shutdown_grace: ServerConfig::secs(config.server.shutdown_grace_secs),
     };
-    crate::connections::serve(listener, api::router(state), limits, shutdown_signal()).await;
+    crate::connections::serve(listener, api::router(state), limits, shutdown).await;
     drop(replication);
     tracing::info!("shutting down: flushing data to disk");
-    engine
-        .shutdown()
-        .map_err(|e| format!("flush on shutdown failed: {e}"))?;
+    engine.shutdown().map_err(ServeError::Shutdown)?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -169,27 +219,35 @@ fn spawn_index_backfiller(engine: Arc<Engine>) {
     });
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for SIGINT: {e}");
-            std::future::pending::<()>().await;
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, at the
+/// start of `serve` (before the port is bound): a signal that arrives as soon as the server
+/// answers stops it cleanly instead of killing it with the signal's default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &str| match signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot listen for {name}: {e}");
+            None
         }
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
+    let mut int = listen(SignalKind::interrupt(), "SIGINT");
+    let mut term = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            () = received(int.as_mut()) => tracing::info!("SIGINT received"),
+            () = received(term.as_mut()) => tracing::info!("SIGTERM received"),
         }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// The next delivery of a signal (never, when it could not be listened for).
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -243,13 +243,19 @@ async fn three_regions_share_a_table_made_global_with_update_table() {
     assert!(items.contains_key("from-eu") && items.contains_key("from-ap"));
     assert!(!items.contains_key("before-1"));
 
-    // Replication latency per origin region is in the metrics.
-    let (_, m) = http_get(b.addr, "/metrics").expect("metrics");
-    assert!(
+    // Replication latency per origin region is in the metrics (recorded just after the
+    // change is applied, so it may trail the data by a moment).
+    let latency_of_both = || {
+        let (_, m) = http_get(b.addr, "/metrics").expect("metrics");
         m.contains("tributary_replication_latency_seconds_count{origin=\"us-east-1\"}")
-            && m.contains("tributary_replication_latency_seconds_count{origin=\"ap-south-1\"}"),
-        "{m}"
-    );
+            && m.contains("tributary_replication_latency_seconds_count{origin=\"ap-south-1\"}")
+    };
+    wait_for(
+        "replication latency metrics for both origins",
+        Duration::from_secs(10),
+        || async { latency_of_both() },
+    )
+    .await;
 
     // Deleting a replica deletes the table in that region.
     ca.update_table()

@@ -1,7 +1,7 @@
 //! Table definitions: what CreateTable stores, what DescribeTable shows, and how an item's key
 //! is validated against a table's key schema.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -14,21 +14,16 @@ use crate::schema::{
 };
 use crate::value::{AttributeValue, Item};
 
-/// Maximum size of a partition key value and of a sort key value, in bytes.
-pub const MAX_HASH_KEY_BYTES: usize = 2048;
-pub const MAX_RANGE_KEY_BYTES: usize = 1024;
-/// Maximum length of a key attribute's name (table and index key schemas, AttributeDefinitions,
-/// projected NonKeyAttributes), in bytes.
-pub const MAX_KEY_NAME_BYTES: usize = 255;
+// The key schema's parts and the statistics live below the catalog (indexes use them too).
+pub use crate::key_schema::{
+    check_key_value, KeyAttr, PrimaryKey, MAX_HASH_KEY_BYTES, MAX_KEY_NAME_BYTES,
+    MAX_RANGE_KEY_BYTES,
+};
+pub use crate::stats::TableStats;
+
 /// Maximum length of any other attribute name, in bytes (DynamoDB: 64 KB, the last accepted
 /// length being 65,535).
 pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 65_535;
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct KeyAttr {
-    pub name: String,
-    pub ty: ScalarType,
-}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StreamSpec {
@@ -149,6 +144,14 @@ impl Replica {
 }
 
 impl TableMeta {
+    /// The table's primary key attributes.
+    pub fn primary_key(&self) -> PrimaryKey<'_> {
+        PrimaryKey {
+            hash: &self.hash_key,
+            range: self.range_key.as_ref(),
+        }
+    }
+
     /// Whether the table is replicated (keeps item versions and tombstones).
     pub fn is_global(&self) -> bool {
         !self.replicas.is_empty()
@@ -163,13 +166,6 @@ impl TableMeta {
             _ => &self.replicas_origin,
         }
     }
-}
-
-/// Live statistics of a table, shared by every version of its metadata.
-#[derive(Default, Debug)]
-pub struct TableStats {
-    pub item_count: AtomicI64,
-    pub size_bytes: AtomicI64,
 }
 
 /// A table as the engine uses it: metadata, its items keyspace and its statistics.
@@ -520,32 +516,6 @@ pub fn check_attribute_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
-
-/// Checks a key value's content: no empty string/binary, and DynamoDB's size limits.
-pub fn check_key_value(v: &AttributeValue, name: &str, is_hash: bool) -> Result<()> {
-    let (len, what) = match v {
-        AttributeValue::S(s) => (s.len(), "string"),
-        AttributeValue::B(b) => (b.len(), "binary"),
-        _ => return Ok(()),
-    };
-    if len == 0 {
-        return Err(EngineError::validation(format!(
-            "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {what} value. Key: {name}"
-        )));
-    }
-    if is_hash && len > MAX_HASH_KEY_BYTES {
-        return Err(EngineError::validation(
-            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
-        ));
-    }
-    if !is_hash && len > MAX_RANGE_KEY_BYTES {
-        return Err(EngineError::validation(
-            "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 
-use crate::catalog::{KeyAttr, TableMeta, TableStats};
 use crate::error::{EngineError, Result};
+use crate::key_schema::{check_key_value, KeyAttr, PrimaryKey};
 use crate::keys;
 use crate::schema::{IndexStatus, KeyType, ProjectionType, ScalarType};
+use crate::stats::TableStats;
 use crate::value::{AttributeValue, Item};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -152,7 +153,7 @@ fn key_value_problem(
         )));
     }
     // The table's messages: DynamoDB holds index keys to the same limits.
-    crate::catalog::check_key_value(v, &attr.name, is_hash).err()
+    check_key_value(v, &attr.name, is_hash).err()
 }
 
 impl IndexMeta {
@@ -212,14 +213,14 @@ impl IndexMeta {
     }
 
     /// The attributes of an item the index holds.
-    pub fn project(&self, table: &TableMeta, item: &Item) -> Item {
+    pub fn project(&self, table: PrimaryKey<'_>, item: &Item) -> Item {
         if self.projects_all() {
             return item.clone();
         }
         item.iter()
             .filter(|(name, _)| {
-                *name == &table.hash_key.name
-                    || table.range_key.as_ref().is_some_and(|r| &r.name == *name)
+                *name == &table.hash.name
+                    || table.range.is_some_and(|r| &r.name == *name)
                     || self.key_attrs().any(|k| &k.name == *name)
                     || self.non_key_attributes.contains(name)
             })
@@ -228,10 +229,10 @@ impl IndexMeta {
     }
 
     /// Key attributes of an index entry: the table's and the index's (LastEvaluatedKey).
-    pub fn entry_key_attributes(&self, table: &TableMeta, item: &Item) -> Item {
+    pub fn entry_key_attributes(&self, table: PrimaryKey<'_>, item: &Item) -> Item {
         let mut out = Item::new();
-        let names = std::iter::once(&table.hash_key)
-            .chain(table.range_key.as_ref())
+        let names = std::iter::once(table.hash)
+            .chain(table.range)
             .chain(self.key_attrs());
         for attr in names {
             if let Some(v) = item.get(&attr.name) {

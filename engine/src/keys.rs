@@ -140,11 +140,11 @@ pub const fn max_encoded_len(len: usize) -> usize {
 /// The longest possible index entry key: four partition attributes, four sort attributes and
 /// the table key, all at DynamoDB's size limits. Must stay below fjall's 65,535-byte limit.
 pub const MAX_INDEX_ENTRY_KEY: usize = 4
-    + 4 * max_encoded_len(crate::catalog::MAX_HASH_KEY_BYTES)
-    + 4 * max_encoded_len(crate::catalog::MAX_RANGE_KEY_BYTES)
+    + 4 * max_encoded_len(crate::key_schema::MAX_HASH_KEY_BYTES)
+    + 4 * max_encoded_len(crate::key_schema::MAX_RANGE_KEY_BYTES)
     + 4
-    + max_encoded_len(crate::catalog::MAX_HASH_KEY_BYTES)
-    + max_encoded_len(crate::catalog::MAX_RANGE_KEY_BYTES);
+    + max_encoded_len(crate::key_schema::MAX_HASH_KEY_BYTES)
+    + max_encoded_len(crate::key_schema::MAX_RANGE_KEY_BYTES);
 
 const _: () = assert!(MAX_INDEX_ENTRY_KEY < u16::MAX as usize);
 
@@ -225,8 +225,8 @@ mod tests {
     fn longest_keys_fit_in_fjall() {
         let big = |n: usize| AttributeValue::B(vec![0u8; n]);
         let (p, s) = (
-            big(crate::catalog::MAX_HASH_KEY_BYTES),
-            big(crate::catalog::MAX_RANGE_KEY_BYTES),
+            big(crate::key_schema::MAX_HASH_KEY_BYTES),
+            big(crate::key_schema::MAX_RANGE_KEY_BYTES),
         );
         let mut k = composite_key([&p, &p, &p, &p], [&s, &s, &s, &s]);
         k.extend(item_key(&p, Some(&s)));

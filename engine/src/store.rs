@@ -116,7 +116,7 @@ pub struct Engine {
     core: Arc<Core>,
     /// Item locks, striped by key hash: held from reading an item's old state to committing.
     locks: Box<[Mutex<()>]>,
-    tx_tokens: Mutex<crate::ops::transact::Tokens>,
+    tx_tokens: Mutex<crate::tx_tokens::Tokens>,
 }
 
 impl Engine {
@@ -432,11 +432,14 @@ impl Engine {
             for index in &m.table.indexes {
                 let old = m.old.as_ref().and_then(|o| {
                     let k = index.meta.entry_key(&m.key, o)?;
-                    Some((k, value::item_size(&index.meta.project(&m.table.meta, o))))
+                    Some((
+                        k,
+                        value::item_size(&index.meta.project(m.table.meta.primary_key(), o)),
+                    ))
                 });
                 let new = m.new.as_ref().and_then(|n| {
                     let k = index.meta.entry_key(&m.key, n)?;
-                    Some((k, index.meta.project(&m.table.meta, n)))
+                    Some((k, index.meta.project(m.table.meta.primary_key(), n)))
                 });
                 if let Some((k, _)) = &old {
                     if new.as_ref().is_none_or(|(nk, _)| nk != k) {

@@ -8,6 +8,13 @@
 
 use serde_json::{Map, Value as Json};
 
+use crate::functions::FunctionError;
+
+/// An invalid FilterCriteria: Lambda's InvalidParameterValueException.
+fn invalid(message: impl Into<String>) -> FunctionError {
+    FunctionError::InvalidParameter(message.into())
+}
+
 /// Longest filter pattern (Lambda's `Filter.Pattern`).
 const PATTERN_MAX: usize = 4096;
 
@@ -19,37 +26,41 @@ pub struct Filters {
 
 impl Filters {
     /// Parses `{"Filters":[{"Pattern":"<json>"}, ...]}`; an absent or empty list passes all.
-    pub fn parse(criteria: Option<&Json>) -> Result<Filters, String> {
+    pub fn parse(criteria: Option<&Json>) -> Result<Filters, FunctionError> {
         let mut patterns = Vec::new();
         let Some(criteria) = criteria.filter(|c| !c.is_null()) else {
             return Ok(Filters::default());
         };
         let Json::Object(criteria) = criteria else {
-            return Err("FilterCriteria must be an object such as {\"Filters\": [...]}".into());
+            return Err(invalid(
+                "FilterCriteria must be an object such as {\"Filters\": [...]}",
+            ));
         };
         let filters = match criteria.get("Filters") {
             None | Some(Json::Null) => Vec::new(),
             Some(Json::Array(a)) => a.clone(),
-            Some(_) => return Err("FilterCriteria.Filters must be a list".into()),
+            Some(_) => return Err(invalid("FilterCriteria.Filters must be a list")),
         };
         if filters.len() > 5 {
-            return Err("FilterCriteria can hold at most 5 filters".into());
+            return Err(invalid("FilterCriteria can hold at most 5 filters"));
         }
         for f in filters {
             let text = f
                 .get("Pattern")
                 .and_then(Json::as_str)
-                .ok_or("Each filter needs a Pattern string")?;
+                .ok_or_else(|| invalid("Each filter needs a Pattern string"))?;
             if text.len() > PATTERN_MAX {
-                return Err(format!(
+                return Err(invalid(format!(
                     "A filter pattern can be at most {PATTERN_MAX} characters long (this one has {})",
                     text.len()
-                ));
+                )));
             }
             let pattern: Json = serde_json::from_str(text)
-                .map_err(|e| format!("Invalid filter pattern definition: {e}"))?;
+                .map_err(|e| invalid(format!("Invalid filter pattern definition: {e}")))?;
             let Json::Object(p) = pattern else {
-                return Err("Invalid filter pattern definition: a pattern is a JSON object".into());
+                return Err(invalid(
+                    "Invalid filter pattern definition: a pattern is a JSON object",
+                ));
             };
             check_pattern(&p)?;
             patterns.push(p);
@@ -67,15 +78,15 @@ impl Filters {
     }
 }
 
-fn check_pattern(p: &Map<String, Json>) -> Result<(), String> {
+fn check_pattern(p: &Map<String, Json>) -> Result<(), FunctionError> {
     for (k, v) in p {
         match v {
             Json::Object(inner) => check_pattern(inner)?,
             Json::Array(_) => {}
             _ => {
-                return Err(format!(
+                return Err(invalid(format!(
                 "Invalid filter pattern definition: the value of {k} must be an object or an array"
-            ))
+            )))
             }
         }
     }

@@ -3,12 +3,19 @@
 //! functions share it). A member of the wrong JSON type is InvalidRequestContentException, as
 //! Lambda's request reader reports it; a value outside its bounds is ValidationException with
 //! Lambda's "N validation errors detected" message. Nothing is silently dropped.
+//!
+//! The Lambda protocol's function shapes live here, in and out: a CreateFunction request
+//! ([`FunctionConfig::from_create_request`], [`code_from_request`]) and the
+//! FunctionConfiguration JSON ([`FunctionConfig::to_json`]). Every error is a
+//! [`FunctionError`]; the HTTP layer only maps it to Lambda's error type and status.
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
+use serde_json::{json, Map, Value as Json};
 
 use crate::functions::FunctionError;
-use crate::names::validation_message;
+use crate::names::{self, validation_message, NameUse};
 use crate::Limits;
 
 /// Timeout bounds in seconds, MemorySize bounds in MB (Lambda's).
@@ -139,7 +146,86 @@ fn is_env_key(k: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
+/// The code of a CreateFunction / UpdateFunctionCode body (`Code.ZipFile`, or `ZipFile`),
+/// base64-decoded.
+pub fn code_from_request(body: &Map<String, Json>) -> Result<Vec<u8>, FunctionError> {
+    let code = match body.get("Code") {
+        Some(Json::Object(c)) => c.get("ZipFile"),
+        None | Some(Json::Null) => None,
+        Some(_) => {
+            return Err(FunctionError::InvalidRequestContent(
+                "Could not parse request body into json: Code must be an object".into(),
+            ))
+        }
+    }
+    .or_else(|| body.get("ZipFile"));
+    let code = match code {
+        Some(Json::String(s)) => s,
+        None | Some(Json::Null) => {
+            return Err(FunctionError::InvalidParameter(
+                "Code.ZipFile (the component bytes, base64) is required".into(),
+            ))
+        }
+        Some(_) => {
+            return Err(FunctionError::InvalidRequestContent(
+                "Could not parse request body into json: ZipFile must be a base64 string".into(),
+            ))
+        }
+    };
+    B64.decode(code)
+        .map_err(|_| FunctionError::InvalidParameter("Code.ZipFile is not valid base64".into()))
+}
+
 impl FunctionConfig {
+    /// The configuration a CreateFunction body asks for: its `FunctionName` (required,
+    /// checked as Lambda checks it) and settings. The code is read by [`code_from_request`].
+    pub fn from_create_request(body: &Map<String, Json>) -> Result<FunctionConfig, FunctionError> {
+        let name = match body.get("FunctionName") {
+            None | Some(Json::Null) => {
+                return Err(FunctionError::Validation(validation_message(&[
+                    "Value null at 'functionName' failed to satisfy constraint: Member must not be null".into(),
+                ])))
+            }
+            Some(Json::String(raw)) => names::parse(raw, NameUse::Create)?.name,
+            Some(_) => {
+                return Err(FunctionError::InvalidRequestContent(
+                    "Could not parse request body into json: FunctionName must be a string".into(),
+                ))
+            }
+        };
+        let mut c = FunctionConfig::new(name);
+        c.apply(body)?;
+        Ok(c)
+    }
+
+    /// Lambda's FunctionConfiguration JSON (`arn`: the function's ARN).
+    pub fn to_json(&self, arn: &str) -> Json {
+        let vars: Map<String, Json> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        json!({
+            "FunctionName": self.name,
+            "FunctionArn": arn,
+            "Runtime": self.runtime,
+            "Role": self.role,
+            "Handler": self.handler,
+            "CodeSize": self.code_size,
+            "Description": self.description,
+            "Timeout": self.timeout_secs,
+            "MemorySize": self.memory_mb,
+            "LastModified": self.last_modified,
+            "CodeSha256": self.code_sha256,
+            "Version": "$LATEST",
+            "Environment": {"Variables": vars},
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Architectures": ["wasm32"],
+        })
+    }
+
     /// A function with Lambda's defaults (3 s, 128 MB); code and hash are set on create.
     pub fn new(name: String) -> FunctionConfig {
         FunctionConfig {

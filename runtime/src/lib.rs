@@ -12,6 +12,7 @@ pub mod filter;
 pub mod function_config;
 pub mod functions;
 mod host;
+pub mod invocation;
 pub mod limiter;
 pub mod mappings;
 pub mod metrics;
@@ -84,6 +85,8 @@ pub struct Compiled {
 #[derive(Debug)]
 pub struct Invocation {
     /// `handle`'s result: Ok("" or a JSON response) or the handler's error string.
+    // A String error on purpose: the WIT contract's `result<string, string>`, the guest's own
+    // message, passed on as Lambda's `errorMessage` (not an error of this crate).
     pub result: Result<String, String>,
     pub logs: Vec<LogLine>,
 }

@@ -133,6 +133,7 @@ pub fn is_valid_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    // The error as its message: what these tests compare (a test helper, not an API).
     fn name(raw: &str, usage: NameUse) -> Result<(String, Option<String>), String> {
         parse(raw, usage)
             .map(|r| (r.name, r.qualifier))

@@ -1,5 +1,6 @@
-//! The DynamoDB JSON 1.0 protocol: runs an operation on the engine, waits for durability,
-//! and maps engine errors to DynamoDB's `__type`s. The only place errors become HTTP.
+//! The DynamoDB JSON 1.0 protocol: answers an operation the engine ran (`super::dispatch`
+//! runs it on the blocking pool), waits for durability, and maps engine errors to DynamoDB's
+//! `__type`s. The only place engine errors become HTTP.
 
 use std::net::SocketAddr;
 

@@ -14,13 +14,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tributary_engine::Engine;
+use tributary_engine::{Engine, EngineError, Outcome};
 
 use auth::Authenticator;
 
@@ -187,7 +187,7 @@ async fn post_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         );
     };
     let response = match encoding::read_request(&headers, body, state.body_read_timeout).await {
-        Ok(body) => dispatch(&state, &headers, target, &body).await,
+        Ok(body) => dispatch(&state, &headers, target, body).await,
         Err(e) => {
             tracing::debug!(target, error = ?e, "request body refused");
             dynamodb::body_error(&e, state.body_read_timeout)
@@ -200,8 +200,8 @@ async fn post_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
 }
 
 /// Runs one DynamoDB or DynamoDB Streams operation.
-async fn dispatch(state: &AppState, headers: &HeaderMap, target: &str, body: &[u8]) -> Response {
-    match state.auth.authenticate(headers, body) {
+async fn dispatch(state: &AppState, headers: &HeaderMap, target: &str, body: Bytes) -> Response {
+    match state.auth.authenticate(headers, &body) {
         Ok(caller) => tracing::trace!(access_key = ?caller.access_key, target, "request"),
         Err(e) => {
             return dynamodb::error_response(
@@ -214,7 +214,7 @@ async fn dispatch(state: &AppState, headers: &HeaderMap, target: &str, body: &[u
     }
     match target.split_once('.') {
         Some(("DynamoDB_20120810", "UpdateTable"))
-            if !state.replication && mentions_replica_updates(body) =>
+            if !state.replication && mentions_replica_updates(&body) =>
         {
             dynamodb::error_response(
                 StatusCode::BAD_REQUEST,
@@ -224,15 +224,38 @@ async fn dispatch(state: &AppState, headers: &HeaderMap, target: &str, body: &[u
             )
         }
         Some(("DynamoDB_20120810", "DescribeEndpoints")) => {
-            dynamodb::describe_endpoints(headers, state.local_addr, body)
+            dynamodb::describe_endpoints(headers, state.local_addr, &body)
         }
         Some(("DynamoDB_20120810", op)) => {
-            dynamodb::respond(state, target, op, state.engine.call(op, body)).await
+            let result = on_engine(state, op, move |e, op| e.call(op, &body)).await;
+            dynamodb::respond(state, target, op, result).await
         }
         Some(("DynamoDBStreams_20120810", op)) => {
-            dynamodb::respond(state, target, op, state.engine.call_streams(op, body)).await
+            let result = on_engine(state, op, move |e, op| e.call_streams(op, &body)).await;
+            dynamodb::respond(state, target, op, result).await
         }
         _ => dynamodb::unknown_operation(target),
+    }
+}
+
+/// Runs an engine operation on the blocking pool: operations wait for item locks, read and
+/// write fjall, none of which may stall an async worker. A panic is an internal error.
+async fn on_engine(
+    state: &AppState,
+    op: &str,
+    call: impl FnOnce(&Engine, &str) -> Option<Result<Outcome, EngineError>> + Send + 'static,
+) -> Option<Result<Outcome, EngineError>> {
+    let engine = state.engine.clone();
+    let op_name = op.to_owned();
+    match tokio::task::spawn_blocking(move || call(&engine, &op_name)).await {
+        Ok(result) => result,
+        Err(e) => {
+            // The panic's text is for the log, not for the client.
+            tracing::error!(op, "operation panicked: {e}");
+            Some(Err(EngineError::Internal(format!(
+                "operation {op} panicked"
+            ))))
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use tributary_engine::value::item_from_json;
 use tributary_engine::versions::{Applied, Remote};
 use tributary_engine::Engine;
 
+use super::error::{ReplicationError, Result};
 use super::message::{self, BackfillApplied, ItemChange, Message, TableState};
 
 /// Histogram: from the commit in the origin region to durable here, by origin region.
@@ -48,14 +49,13 @@ pub fn consumer_name(region: &str) -> String {
     format!("region-{region}")
 }
 
-async fn consume(
-    engine: &Arc<Engine>,
-    js: &jetstream::Context,
-    stream: &str,
-) -> Result<(), String> {
+async fn consume(engine: &Arc<Engine>, js: &jetstream::Context, stream: &str) -> Result<()> {
     let region = engine.region().to_owned();
     let durable = consumer_name(&region);
-    let stream = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+    let stream = js
+        .get_stream(stream)
+        .await
+        .map_err(ReplicationError::nats)?;
     let consumer = stream
         .get_or_create_consumer(
             &durable,
@@ -70,34 +70,28 @@ async fn consume(
             },
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(ReplicationError::nats)?;
     let messages = consumer
         .stream()
         .max_messages_per_batch(BATCH)
         .heartbeat(Duration::from_secs(5))
         .messages()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(ReplicationError::nats)?;
     tracing::info!(consumer = %durable, "replication: receiving the other regions' changes");
     let mut chunks = messages.ready_chunks(BATCH);
     while let Some(chunk) = chunks.next().await {
         let mut batch = Vec::with_capacity(chunk.len());
         for m in chunk {
-            batch.push(m.map_err(|e| e.to_string())?);
+            batch.push(m.map_err(ReplicationError::nats)?);
         }
         let payloads: Vec<(String, bytes::Bytes)> = batch
             .iter()
             .map(|m| (m.subject.to_string(), m.payload.clone()))
             .collect();
         let e = engine.clone();
-        let applied = tokio::task::spawn_blocking(move || apply_batch(&e, &payloads))
-            .await
-            .map_err(|e| e.to_string())??;
-        engine
-            .syncer()
-            .wait(applied.ticket)
-            .await
-            .map_err(|e| e.to_string())?;
+        let applied = tokio::task::spawn_blocking(move || apply_batch(&e, &payloads)).await??;
+        engine.syncer().wait(applied.ticket).await?;
         let now = now_ms();
         for (origin, ms) in applied.latencies {
             let secs = now.saturating_sub(ms) as f64 / 1000.0;
@@ -110,10 +104,10 @@ async fn consume(
                 continue;
             }
             if ends.is_empty() {
-                m.ack().await.map_err(|e| e.to_string())?;
+                m.ack().await.map_err(ReplicationError::Nats)?;
             } else {
                 // Confirmed, so that the ack floor below counts it.
-                m.double_ack().await.map_err(|e| e.to_string())?;
+                m.double_ack().await.map_err(ReplicationError::Nats)?;
             }
         }
         // The end of a backfill is reported once every message before it is applied here:
@@ -123,28 +117,27 @@ async fn consume(
         // two reports it again.
         for (i, report) in applied.reports {
             let m = &batch[i];
-            let seq = m.info().map_err(|e| e.to_string())?.stream_sequence;
+            let seq = m.info().map_err(ReplicationError::Nats)?.stream_sequence;
             let floor = consumer
                 .get_info()
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(ReplicationError::nats)?
                 .ack_floor
                 .stream_sequence;
             if floor.saturating_add(1) < seq {
                 tracing::debug!(table = %report.table, floor, seq, "replication: backfill end before earlier changes applied; checking again");
                 m.ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(ReplicationError::Nats)?;
                 continue;
             }
-            let payload =
-                serde_json::to_vec(&Message::BackfillApplied(report)).map_err(|e| e.to_string())?;
+            let payload = serde_json::to_vec(&Message::BackfillApplied(report))?;
             js.publish(message::table_subject(&region), payload.into())
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(ReplicationError::nats)?
                 .await
-                .map_err(|e| e.to_string())?;
-            m.ack().await.map_err(|e| e.to_string())?;
+                .map_err(ReplicationError::nats)?;
+            m.ack().await.map_err(ReplicationError::Nats)?;
         }
     }
     Ok(())
@@ -165,12 +158,12 @@ struct Batch {
 /// Applies a batch of messages. Fails (the batch stays unacknowledged and JetStream
 /// redelivers it) while the storage cannot take writes or when a change fails on the server
 /// side: nothing is acknowledged that is not stored here.
-fn apply_batch(engine: &Engine, payloads: &[(String, bytes::Bytes)]) -> Result<Batch, String> {
+fn apply_batch(engine: &Engine, payloads: &[(String, bytes::Bytes)]) -> Result<Batch> {
     // Held for the batch: tables do not vanish while the engine reopens its database.
-    let _op = engine.operation().map_err(|e| e.to_string())?;
+    let _op = engine.operation()?;
     engine
         .health()
-        .map_err(|e| format!("the storage cannot take writes: {e}"))?;
+        .map_err(|reason| ReplicationError::StorageRefuses(reason.to_string()))?;
     let region = engine.region();
     let Batch {
         mut ticket,
@@ -241,7 +234,7 @@ fn apply_batch(engine: &Engine, payloads: &[(String, bytes::Bytes)]) -> Result<B
 fn apply_item(
     engine: &Engine,
     c: ItemChange,
-) -> Result<(&'static str, Option<tributary_engine::durability::Ticket>), String> {
+) -> Result<(&'static str, Option<tributary_engine::durability::Ticket>)> {
     if !engine.table(&c.t).is_some_and(|t| t.meta.is_global()) {
         return Ok(("skipped", None)); // not a replica here (yet, or any more)
     }
@@ -265,10 +258,10 @@ fn apply_item(
         Ok((Applied::VersionOnly, t)) => ("version", t),
         Ok((Applied::Stale, t)) => ("stale", t),
         Err(e) if !e.is_client_error() => {
-            return Err(format!(
-                "a change from {} not applied, redelivered later: {e}",
-                c.o
-            ));
+            return Err(ReplicationError::NotApplied {
+                origin: c.o.clone(),
+                source: e,
+            });
         }
         Err(e) => {
             tracing::warn!(table = %c.t, origin = %c.o, "replication: change not applied: {e}");

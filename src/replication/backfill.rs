@@ -28,6 +28,7 @@ use tributary_engine::schema::ReplicaStatus;
 use tributary_engine::value::item_to_json;
 use tributary_engine::{Engine, Item};
 
+use super::error::{ReplicationError, Result};
 use super::message::{self, BackfillDone, ItemChange, Message, TableState};
 use super::publish::Progress;
 
@@ -45,11 +46,7 @@ pub fn copying_reason(from: &str, region: &str) -> String {
 
 /// The backfills this region owes for a table: the CREATING replicas it is the source of
 /// that have a backfill id it has not sent yet, with that id.
-pub fn pending(
-    progress: &Progress,
-    meta: &TableMeta,
-    here: &str,
-) -> Result<Vec<(String, u64)>, String> {
+pub fn pending(progress: &Progress, meta: &TableMeta, here: &str) -> Result<Vec<(String, u64)>> {
     let mut out = Vec::new();
     for r in &meta.replicas {
         if r.status != ReplicaStatus::Creating || meta.backfiller(r) != here {
@@ -94,20 +91,20 @@ impl Backfiller {
         });
     }
 
-    async fn publish(&self, subject: String, m: &Message) -> Result<u64, String> {
-        let payload = serde_json::to_vec(m).map_err(|e| e.to_string())?;
+    async fn publish(&self, subject: String, m: &Message) -> Result<u64> {
+        let payload = serde_json::to_vec(m)?;
         let ack = self
             .js
             .publish(subject, payload.into())
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(ReplicationError::nats)?
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ReplicationError::nats)?;
         Ok(ack.sequence)
     }
 
     /// Waits until this region's consumer has applied the stream up to `seq`.
-    async fn applied_up_to(&self, seq: u64) -> Result<(), String> {
+    async fn applied_up_to(&self, seq: u64) -> Result<()> {
         let durable = super::apply::consumer_name(self.engine.region());
         let started = Instant::now();
         let mut told = false;
@@ -115,12 +112,16 @@ impl Backfiller {
             .js
             .get_stream(&self.stream)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ReplicationError::nats)?;
         loop {
-            let info = stream
-                .consumer_info(&durable)
-                .await
-                .map_err(|e| format!("consumer {durable}: {e}"))?;
+            let info =
+                stream
+                    .consumer_info(&durable)
+                    .await
+                    .map_err(|e| ReplicationError::Consumer {
+                        durable: durable.clone(),
+                        source: Box::new(e),
+                    })?;
             let caught_up = info.ack_floor.stream_sequence >= seq
                 || (info.num_ack_pending == 0 && info.delivered.stream_sequence >= seq);
             if caught_up {
@@ -138,7 +139,7 @@ impl Backfiller {
         }
     }
 
-    async fn backfill(&self, table: &str) -> Result<(), String> {
+    async fn backfill(&self, table: &str) -> Result<()> {
         let engine = &self.engine;
         let region = engine.region().to_owned();
         let Some(t) = engine.table(table) else {
@@ -185,9 +186,7 @@ impl Backfiller {
             let from = after.clone();
             let (page, next) =
                 tokio::task::spawn_blocking(move || e.backfill_page(&name, from.as_deref(), PAGE))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
+                    .await??;
             let mut acks = Vec::with_capacity(page.len());
             for (item, version) in &page {
                 let change = Message::Item(ItemChange {
@@ -198,16 +197,16 @@ impl Backfiller {
                     o: version.origin.clone(),
                     ms: 0,
                 });
-                let payload = serde_json::to_vec(&change).map_err(|e| e.to_string())?;
+                let payload = serde_json::to_vec(&change)?;
                 acks.push(
                     self.js
                         .publish(message::item_subject(&region, table), payload.into())
                         .await
-                        .map_err(|e| e.to_string())?,
+                        .map_err(ReplicationError::nats)?,
                 );
             }
             for ack in acks {
-                ack.await.map_err(|e| e.to_string())?;
+                ack.await.map_err(ReplicationError::nats)?;
             }
             sent += page.len() as u64;
             if sent >= next_report {

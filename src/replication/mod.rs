@@ -5,12 +5,13 @@
 //! - `apply`: the other regions' changes, from a durable consumer, through last writer wins;
 //! - `presence`: which regions have joined (a JetStream key-value bucket);
 //! - `backfill`: a new replica's existing items, once its region has joined;
-//! - `declared`: global tables declared in the config file;
+//! - `declared_tables`: global tables declared in the config file;
 //! - a task dropping tombstones older than `tombstone_hours`.
 
 pub mod apply;
 pub mod backfill;
-pub mod declared;
+pub mod declared_tables;
+pub mod error;
 pub mod message;
 pub mod presence;
 pub mod publish;
@@ -22,6 +23,7 @@ use async_nats::jetstream;
 use tributary_engine::Engine;
 
 use crate::config::ReplicationConfig;
+use error::ReplicationError;
 
 /// The subjects of the replication stream: `tributary.repl.<origin region>[.<table>]`.
 pub const SUBJECTS: &str = "tributary.repl.>";
@@ -40,7 +42,7 @@ pub struct Replication {
 pub async fn start(
     config: &ReplicationConfig,
     engine: &Arc<Engine>,
-) -> Result<Option<Replication>, String> {
+) -> Result<Option<Replication>, ReplicationError> {
     let region = engine.region();
     if config.nats.is_empty() {
         tracing::info!(
@@ -71,14 +73,17 @@ pub async fn start(
         })
         .connect(urls.as_str())
         .await
-        .map_err(|e| format!("invalid NATS address {urls}: {e}"))?;
+        .map_err(|e| ReplicationError::Address {
+            urls: urls.clone(),
+            source: Box::new(e),
+        })?;
     metrics::gauge!(CONNECTED).set(0.0);
     let js = jetstream::new(client.clone());
     tracing::info!(nats = %urls, region, peers = ?config.peers, stream = %config.stream, "replication: joining other regions through NATS JetStream");
     let (ctx, name) = (js.clone(), config.stream.clone());
     let progress = engine
         .aux_keyspace("replication")
-        .map_err(|e| format!("cannot open the replication state: {e}"))?;
+        .map_err(ReplicationError::State)?;
     let presence = Arc::new(presence::Presence::new(js.clone(), &config.stream, region));
     let publisher = publish::Publisher {
         engine: engine.clone(),

@@ -12,6 +12,8 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tributary_engine::clock::now_ms;
 
+use super::error::{NatsError, ReplicationError, Result};
+
 /// How often a region that has not joined is asked about again.
 const RECHECK: Duration = Duration::from_secs(1);
 /// How often a region announces itself again.
@@ -54,7 +56,7 @@ impl Presence {
     }
 
     /// The bucket, created when missing.
-    async fn store(&self) -> Result<kv::Store, String> {
+    async fn store(&self) -> Result<kv::Store> {
         let mut store = self.store.lock().await;
         if let Some(s) = &*store {
             return Ok(s.clone());
@@ -73,23 +75,24 @@ impl Presence {
             discard: jetstream::stream::DiscardPolicy::New,
             ..Default::default()
         };
-        let cannot = |e: &dyn std::fmt::Display| {
-            format!("cannot open the key-value bucket {}: {e}", self.bucket)
+        let cannot = |source: NatsError| ReplicationError::OpenBucket {
+            bucket: self.bucket.clone(),
+            source,
         };
         self.js
             .get_or_create_stream(config)
             .await
-            .map_err(|e| cannot(&e))?;
+            .map_err(|e| cannot(Box::new(e)))?;
         let s: kv::Store = self
             .js
             .get_key_value(self.bucket.as_str())
             .await
-            .map_err(|e| cannot(&e))?;
+            .map_err(|e| cannot(Box::new(e)))?;
         *store = Some(s.clone());
         Ok(s)
     }
 
-    async fn announce(&self) -> Result<(), String> {
+    async fn announce(&self) -> Result<()> {
         let value = json!({
             "region": self.region,
             "announced_ms": now_ms(),
@@ -101,7 +104,10 @@ impl Presence {
             .await
         {
             *self.store.lock().await = None; // the bucket may be gone: look it up again
-            return Err(format!("cannot write to the bucket {}: {e}", self.bucket));
+            return Err(ReplicationError::WriteBucket {
+                bucket: self.bucket.clone(),
+                source: Box::new(e),
+            });
         }
         Ok(())
     }

@@ -20,6 +20,7 @@ use tributary_engine::value::item_to_json;
 use tributary_engine::{AuxKeyspace, Engine};
 
 use super::backfill;
+use super::error::{ReplicationError, Result};
 use super::message::{self, ItemChange, Message, TableState};
 use super::presence::Presence;
 
@@ -51,11 +52,11 @@ impl Progress {
         k
     }
 
-    fn read_u64(&self, key: &[u8]) -> Result<u64, String> {
+    fn read_u64(&self, key: &[u8]) -> Result<u64> {
         if let Some(v) = self.cache.lock().get(key) {
             return Ok(*v);
         }
-        let stored = self.ks.get(key).map_err(|e| e.to_string())?;
+        let stored = self.ks.get(key)?;
         let v = stored
             .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
             .map_or(0, u64::from_be_bytes);
@@ -63,29 +64,27 @@ impl Progress {
         Ok(v)
     }
 
-    fn write_u64(&self, key: Vec<u8>, v: u64) -> Result<(), String> {
-        self.ks
-            .insert(key.clone(), v.to_be_bytes().to_vec())
-            .map_err(|e| e.to_string())?;
+    fn write_u64(&self, key: Vec<u8>, v: u64) -> Result<()> {
+        self.ks.insert(key.clone(), v.to_be_bytes().to_vec())?;
         self.cache.lock().insert(key, v);
         Ok(())
     }
 
     /// The next sequence number to publish in a shard.
-    pub fn cursor(&self, table_id: u64, shard: u16) -> Result<u64, String> {
+    pub fn cursor(&self, table_id: u64, shard: u16) -> Result<u64> {
         self.read_u64(&Self::cursor_key(table_id, shard))
     }
 
-    pub fn set_cursor(&self, table_id: u64, shard: u16, next: u64) -> Result<(), String> {
+    pub fn set_cursor(&self, table_id: u64, shard: u16, next: u64) -> Result<()> {
         self.write_u64(Self::cursor_key(table_id, shard), next)
     }
 
     /// The version of the last replica set published for a table.
-    pub fn table_state(&self, table: &str) -> Result<u64, String> {
+    pub fn table_state(&self, table: &str) -> Result<u64> {
         self.read_u64(format!("t/{table}").as_bytes())
     }
 
-    pub fn set_table_state(&self, table: &str, hlc: u64) -> Result<(), String> {
+    pub fn set_table_state(&self, table: &str, hlc: u64) -> Result<()> {
         self.write_u64(format!("t/{table}").into_bytes(), hlc)
     }
 
@@ -97,11 +96,11 @@ impl Progress {
     }
 
     /// The id of the last backfill of a replica whose end JetStream acknowledged (0: none).
-    pub fn backfill_sent(&self, table_id: u64, region: &str) -> Result<u64, String> {
+    pub fn backfill_sent(&self, table_id: u64, region: &str) -> Result<u64> {
         self.read_u64(&Self::backfill_key(table_id, region))
     }
 
-    pub fn set_backfill_sent(&self, table_id: u64, region: &str, id: u64) -> Result<(), String> {
+    pub fn set_backfill_sent(&self, table_id: u64, region: &str, id: u64) -> Result<()> {
         self.write_u64(Self::backfill_key(table_id, region), id)
     }
 }
@@ -117,10 +116,6 @@ pub struct Publisher {
     pub backfilling: Arc<Mutex<HashSet<String>>>,
     /// (table, region) of replicas whose region was found missing (warned once).
     pub warned: Mutex<HashSet<(String, String)>>,
-}
-
-fn publish_error(e: impl std::fmt::Display) -> String {
-    format!("publishing to JetStream failed: {e}")
 }
 
 impl Publisher {
@@ -160,7 +155,7 @@ impl Publisher {
     }
 
     /// One pass over every table. Returns whether a shard had more records than one page.
-    async fn publish_pending(&self) -> Result<bool, String> {
+    async fn publish_pending(&self) -> Result<bool> {
         let region = self.engine.region().to_owned();
         let mut more = false;
         for name in self.engine.table_names() {
@@ -183,13 +178,13 @@ impl Publisher {
                     origin: region.clone(),
                     create: table.create_request(),
                 });
-                let payload = serde_json::to_vec(&state).map_err(publish_error)?;
+                let payload = serde_json::to_vec(&state).map_err(ReplicationError::publish)?;
                 self.js
                     .publish(message::table_subject(&region), payload.into())
                     .await
-                    .map_err(publish_error)?
+                    .map_err(ReplicationError::publish)?
                     .await
-                    .map_err(publish_error)?;
+                    .map_err(ReplicationError::publish)?;
                 self.progress.set_table_state(&name, meta.replicas_hlc)?;
                 tracing::info!(table = %name, replicas = ?meta.replicas, "replication: replica set sent to the other regions");
             }
@@ -212,11 +207,12 @@ impl Publisher {
                     .progress
                     .cursor(meta.id, shard)?
                     .max(self.engine.log().trim_horizon(meta.id, shard));
-                let records = self
-                    .engine
-                    .log()
-                    .read(meta.id, shard, from, u64::MAX, PAGE)
-                    .map_err(|e| e.to_string())?;
+                // fjall reads and writes run on the blocking pool, not on an async worker.
+                let (engine, id) = (self.engine.clone(), meta.id);
+                let records = tokio::task::spawn_blocking(move || {
+                    engine.log().read(id, shard, from, u64::MAX, PAGE)
+                })
+                .await??;
                 let Some(last) = records.last().map(|r| r.seq) else {
                     continue;
                 };
@@ -229,10 +225,12 @@ impl Publisher {
                 }
                 let sent = acks.len();
                 for ack in acks {
-                    ack.await.map_err(publish_error)?;
+                    ack.await.map_err(ReplicationError::publish)?;
                 }
                 metrics::counter!(PUBLISHED).increment(sent as u64);
-                self.progress.set_cursor(meta.id, shard, last + 1)?;
+                let progress = self.progress.clone();
+                tokio::task::spawn_blocking(move || progress.set_cursor(id, shard, last + 1))
+                    .await??;
                 more |= records.len() == PAGE;
             }
         }
@@ -243,7 +241,7 @@ impl Publisher {
     /// each whose region has joined gets a backfill id (the backfill starts), each whose
     /// region never joined gets the reason in its description and a warning in the log
     /// (once). Returns whether the replica set changed.
-    async fn await_regions(&self, name: &str, meta: &TableMeta) -> Result<bool, String> {
+    async fn await_regions(&self, name: &str, meta: &TableMeta) -> Result<bool> {
         let here = self.engine.region().to_owned();
         let waiting: Vec<Replica> = meta
             .replicas
@@ -308,14 +306,12 @@ impl Publisher {
                     true
                 })
             })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .await??;
         }
         Ok(changed)
     }
 
-    async fn send(&self, r: &LogRecord) -> Result<jetstream::context::PublishAckFuture, String> {
+    async fn send(&self, r: &LogRecord) -> Result<jetstream::context::PublishAckFuture> {
         let change = Message::Item(ItemChange {
             t: r.table.clone(),
             k: item_to_json(&r.keys),
@@ -324,7 +320,7 @@ impl Publisher {
             o: r.origin.clone(),
             ms: r.created_ms,
         });
-        let payload = serde_json::to_vec(&change).map_err(publish_error)?;
+        let payload = serde_json::to_vec(&change).map_err(ReplicationError::publish)?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             async_nats::header::NATS_MESSAGE_ID,
@@ -337,6 +333,6 @@ impl Publisher {
                 payload.into(),
             )
             .await
-            .map_err(publish_error)
+            .map_err(ReplicationError::publish)
     }
 }

@@ -534,7 +534,7 @@ impl Engine {
                     continue;
                 };
                 if index.ks.get(&entry)?.is_none() {
-                    let projected = index.meta.project(&table.meta, &item);
+                    let projected = index.meta.project(table.meta.primary_key(), &item);
                     let s = value::item_size(&projected);
                     batch.insert(&index.ks, entry, encode_stored(&projected, s));
                     count += 1;

@@ -22,6 +22,13 @@ use crate::expr::{Names, Values};
 use crate::request::{Request, Violations};
 use crate::value::{item_to_json, Item};
 
+/// DynamoDB's answer for a table that does not exist (shared by the operations on tables).
+pub(crate) fn table_not_found(name: &str) -> EngineError {
+    EngineError::not_found(format!(
+        "Requested resource not found: Table: {name} not found"
+    ))
+}
+
 /// Maximum item size: 400 KB.
 pub const MAX_ITEM_SIZE: usize = 400 * 1024;
 /// Maximum expression length in bytes.

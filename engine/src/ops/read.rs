@@ -357,7 +357,9 @@ fn run_page(
                 None => stored.decode()?,
             };
             last = Some(match index {
-                Some(ix) => ix.meta.entry_key_attributes(&table.meta, &item),
+                Some(ix) => ix
+                    .meta
+                    .entry_key_attributes(table.meta.primary_key(), &item),
                 None => table.key_attributes(&item),
             });
             break;

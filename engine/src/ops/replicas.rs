@@ -45,7 +45,7 @@ pub fn update_replicas(engine: &Engine, name: &str, updates: &Json) -> Result<Js
     let _ddl = engine.ddl_lock();
     let table = engine
         .table(name)
-        .ok_or_else(|| super::tables::table_not_found(name))?;
+        .ok_or_else(|| super::table_not_found(name))?;
     let here = engine.region().to_owned();
     let mut replicas = table.meta.replicas.clone();
     if replicas.is_empty() {

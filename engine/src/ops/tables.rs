@@ -2,6 +2,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
+use super::table_not_found;
 use crate::catalog::{KeyAttr, SseSpec, StreamEpoch, StreamSpec, TableMeta};
 use crate::clock::{iso8601_label, now_ms, now_secs};
 use crate::error::{EngineError, Result};
@@ -435,12 +436,6 @@ pub(crate) fn table_name(req: &Request) -> Result<String> {
     v.table_ref(name, "tableName");
     v.finish()?;
     Ok(name.unwrap_or_default().to_owned())
-}
-
-pub(crate) fn table_not_found(name: &str) -> EngineError {
-    EngineError::not_found(format!(
-        "Requested resource not found: Table: {name} not found"
-    ))
 }
 
 pub fn describe_table(engine: &Engine, req: &Request) -> Result<Json> {

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value as Json};
 
@@ -400,21 +400,4 @@ pub fn transact_get_items(engine: &Engine, req: &Request) -> Result<Outcome> {
         );
     }
     Ok(Outcome::read(Json::Object(out)))
-}
-
-/// Remembered ClientRequestTokens: token -> (request hash, when).
-#[derive(Default)]
-pub struct Tokens(std::collections::HashMap<String, (u64, Instant)>);
-
-impl Tokens {
-    /// `Some(true)`: same request seen within `ttl`; `Some(false)`: the token was used for a
-    /// different request; `None`: unknown (or expired) token.
-    pub fn check(&mut self, token: &str, hash: u64, ttl: Duration) -> Option<bool> {
-        self.0.retain(|_, (_, at)| at.elapsed() < ttl);
-        self.0.get(token).map(|(h, _)| *h == hash)
-    }
-
-    pub fn remember(&mut self, token: &str, hash: u64) {
-        self.0.insert(token.to_owned(), (hash, Instant::now()));
-    }
 }

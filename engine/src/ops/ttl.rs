@@ -8,7 +8,8 @@
 
 use serde_json::{json, Value as Json};
 
-use super::tables::{table_name, table_not_found};
+use super::table_not_found;
+use super::tables::table_name;
 use crate::error::{EngineError, Result};
 use crate::request::{Request, Violations};
 use crate::store::{Engine, Mutation, Stored};

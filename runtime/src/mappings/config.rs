@@ -1,6 +1,8 @@
 //! An event-source mapping's settings, with Lambda's names, bounds and validation messages.
 //! The Lambda API and config-declared mappings both fill them from Lambda's JSON shape
-//! (`CreateEventSourceMapping` / `UpdateEventSourceMapping` request bodies).
+//! (`CreateEventSourceMapping` / `UpdateEventSourceMapping` request bodies), and the
+//! EventSourceMappingConfiguration JSON ([`MappingConfig::to_json`]) is shaped here. Every
+//! error is a [`FunctionError`]; the HTTP layer only maps it to Lambda's error type and status.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -8,7 +10,7 @@ use serde_json::{Map, Value as Json};
 use crate::filter::Filters;
 use crate::function_config::{int_member, str_member};
 use crate::functions::FunctionError;
-use crate::names::validation_message;
+use crate::names::{self, validation_message, NameUse};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MappingConfig {
@@ -114,7 +116,49 @@ pub fn table_of_arn(arn: &str) -> Option<&str> {
     (service == "dynamodb" && !name.is_empty() && !name.contains('/')).then_some(name)
 }
 
+/// The function a Create/UpdateEventSourceMapping body names (`FunctionName`), if any.
+pub fn function_member(body: &Map<String, Json>) -> Result<Option<String>, FunctionError> {
+    match body.get("FunctionName") {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(raw)) => Ok(Some(names::parse(raw, NameUse::Unqualified)?.name)),
+        Some(_) => Err(FunctionError::InvalidRequestContent(
+            "Could not parse request body into json: FunctionName must be a string".into(),
+        )),
+    }
+}
+
+/// What a Get/Update/DeleteEventSourceMapping names when there is no such mapping.
+pub fn not_found() -> FunctionError {
+    FunctionError::NotFound("The resource you requested does not exist.".into())
+}
+
 impl MappingConfig {
+    /// The mapping a CreateEventSourceMapping body asks for (`FunctionName` and
+    /// `EventSourceArn` required), with the new mapping's `uuid`.
+    pub fn from_create_request(
+        uuid: String,
+        body: &Map<String, Json>,
+    ) -> Result<MappingConfig, FunctionError> {
+        let function =
+            function_member(body)?.ok_or_else(|| invalid("FunctionName is required".into()))?;
+        let arn = body
+            .get("EventSourceArn")
+            .and_then(Json::as_str)
+            .ok_or_else(|| invalid("EventSourceArn is required".into()))?;
+        let mut c = MappingConfig::new(uuid, function, arn.to_owned());
+        c.apply(body)?;
+        Ok(c)
+    }
+
+    /// Lambda's EventSourceMappingConfiguration JSON (`function_arn`: the ARN of the
+    /// mapping's function).
+    pub fn to_json(&self, function_arn: &str) -> Json {
+        let mut j = self.settings_json();
+        j["FunctionArn"] = Json::from(function_arn);
+        j["LastProcessingResult"] = Json::from(self.last_result.as_str());
+        j
+    }
+
     /// A mapping with Lambda's defaults.
     pub fn new(uuid: String, function_name: String, event_source_arn: String) -> MappingConfig {
         MappingConfig {
@@ -203,7 +247,7 @@ impl MappingConfig {
         }
         if let Some(f) = body.get("FilterCriteria") {
             self.filter_criteria = Some(f.clone()).filter(|f| !f.is_null());
-            Filters::parse(self.filter_criteria.as_ref()).map_err(invalid)?;
+            Filters::parse(self.filter_criteria.as_ref())?;
         }
         if let Some(types) = body.get("FunctionResponseTypes") {
             let list = types.as_array().ok_or_else(|| {

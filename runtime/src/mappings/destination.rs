@@ -27,6 +27,20 @@ impl Condition {
     }
 }
 
+/// Why a batch could not be written to its on-failure destination.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationError {
+    #[error("invalid destination {0}")]
+    Invalid(String),
+    #[error("destination {arn}: {source}")]
+    Write {
+        arn: String,
+        source: tributary_engine::EngineError,
+    },
+    #[error("PutItem unavailable")]
+    NoPutItem,
+}
+
 /// A batch that will not be retried.
 pub struct Failed<'a> {
     pub records: &'a [LogRecord],
@@ -99,14 +113,21 @@ fn attribute(v: &Json) -> Json {
 /// Writes the on-failure record into the destination table and waits until it is durable.
 /// The table's key attributes are filled in: a string key gets the request id (partition) or
 /// the timestamp (sort), a number key the time in milliseconds, a binary key the request id.
-pub fn send(db: &Engine, c: &MappingConfig, stream: &Stream, f: &Failed<'_>) -> Result<(), String> {
+pub fn send(
+    db: &Engine,
+    c: &MappingConfig,
+    stream: &Stream,
+    f: &Failed<'_>,
+) -> Result<(), DestinationError> {
     let Some(arn) = &c.on_failure else {
         return Ok(());
     };
-    let name = table_of_arn(arn).ok_or_else(|| format!("invalid destination {arn}"))?;
-    let table = db
-        .require_table(name)
-        .map_err(|e| format!("destination {arn}: {e}"))?;
+    let failed = |source| DestinationError::Write {
+        arn: arn.clone(),
+        source,
+    };
+    let name = table_of_arn(arn).ok_or_else(|| DestinationError::Invalid(arn.clone()))?;
+    let table = db.require_table(name).map_err(failed)?;
     let now = now_ms();
     let rec = record(db, c, stream, f, now);
     let Json::Object(fields) = &rec else {
@@ -134,11 +155,9 @@ pub fn send(db: &Engine, c: &MappingConfig, stream: &Stream, f: &Failed<'_>) -> 
     let request = json!({"TableName": name, "Item": item}).to_string();
     let outcome = db
         .call("PutItem", request.as_bytes())
-        .ok_or("PutItem unavailable")?
-        .map_err(|e| format!("destination {arn}: {e}"))?;
-    db.syncer()
-        .wait_blocking(outcome.ticket)
-        .map_err(|e| format!("destination {arn}: {e}"))?;
+        .ok_or(DestinationError::NoPutItem)?
+        .map_err(failed)?;
+    db.syncer().wait_blocking(outcome.ticket).map_err(failed)?;
     tracing::warn!(
         mapping = %c.uuid, function = %c.function_name, condition = f.condition.as_str(),
         records = f.records.len(), destination = %arn, "batch sent to its on-failure destination"

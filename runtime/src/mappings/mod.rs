@@ -120,7 +120,7 @@ impl Mappings {
     }
 
     fn check(&self, c: &MappingConfig) -> Result<(), FunctionError> {
-        Filters::parse(c.filter_criteria.as_ref()).map_err(FunctionError::InvalidParameter)?;
+        Filters::parse(c.filter_criteria.as_ref())?;
         if let Some(arn) = &c.on_failure {
             let name = config::table_of_arn(arn).unwrap_or_default();
             if self.db.table(name).is_none() {

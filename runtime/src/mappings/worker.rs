@@ -32,6 +32,20 @@ use crate::metrics;
 /// loop detection stops a loop after about 16 invocations).
 pub const MAX_HOPS: u8 = 16;
 
+/// Why delivering a batch failed on the server's side (logged; the shard tries again a
+/// second later from its checkpoint).
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    /// Reading or writing the mapping's checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::functions::FunctionError),
+    /// Reading the change log.
+    #[error(transparent)]
+    Log(#[from] tributary_engine::EngineError),
+    #[error(transparent)]
+    Destination(#[from] destination::DestinationError),
+}
+
 /// What a shard's delivery remembers between batches.
 #[derive(Default)]
 struct ShardState {
@@ -199,19 +213,14 @@ fn deliver(
     shard: u16,
     st: &mut ShardState,
     summary: &mut Summary,
-) -> Result<Step, String> {
+) -> Result<Step, DeliveryError> {
     let db = &m.db;
     let first = stream.first_position(db, shard);
-    let from = m
-        .checkpoint(&c.uuid, shard)
-        .map_err(|e| e.to_string())?
-        .unwrap_or(first)
-        .max(first);
+    let from = m.checkpoint(&c.uuid, shard)?.unwrap_or(first).max(first);
     let limit = st.bisect.map_or(c.batch_size as usize, |(l, _)| l);
     let records = db
         .log()
-        .read(stream.table.meta.id, shard, from, stream.end(), limit)
-        .map_err(|e| e.to_string())?;
+        .read(stream.table.meta.id, shard, from, stream.end(), limit)?;
     let Some(last) = records.last().map(|r| r.seq) else {
         return Ok(Step::Idle);
     };
@@ -291,8 +300,7 @@ fn deliver(
     summary.failed += 1;
     // Everything before the first failed record is done.
     if failed_at > from {
-        m.set_checkpoint(&c.uuid, shard, failed_at)
-            .map_err(|e| e.to_string())?;
+        m.set_checkpoint(&c.uuid, shard, failed_at)?;
     }
     m.set_result(&c.uuid, "PROBLEM: Function call failed");
     let failing: Vec<LogRecord> = records
@@ -341,9 +349,8 @@ fn succeeded(
     shard: u16,
     st: &mut ShardState,
     last: u64,
-) -> Result<(), String> {
-    m.set_checkpoint(&c.uuid, shard, last + 1)
-        .map_err(|e| e.to_string())?;
+) -> Result<(), DeliveryError> {
+    m.set_checkpoint(&c.uuid, shard, last + 1)?;
     st.failing = None;
     st.last_error = None;
     if st.bisect.is_some_and(|(_, end)| last >= end) {
@@ -365,7 +372,7 @@ fn give_up(
     records: &[LogRecord],
     condition: Condition,
     attempts: u32,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     let Some(last) = records.last().map(|r| r.seq) else {
         return Ok(());
     };

@@ -1,121 +1,39 @@
 //! The function operations: CreateFunction, GetFunction(Configuration), ListFunctions,
 //! UpdateFunctionCode / Configuration, DeleteFunction and Invoke (RequestResponse, Event,
-//! DryRun) with Lambda's payload and response limits and `LogType: Tail`.
+//! DryRun). Lambda's shapes, limits and messages are the runtime's (`function_config`,
+//! `invocation`); this module reads requests and writes statuses and headers.
 
+use std::sync::Arc;
+
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use serde_json::{json, Map, Value as Json};
-use tributary_runtime::functions::{FunctionConfig, FunctionError};
-use tributary_runtime::names::{self, NameUse};
-use tributary_runtime::RuntimeError;
+use serde_json::{json, Value as Json};
+use tributary_runtime::function_config::code_from_request;
+use tributary_runtime::functions::{FunctionConfig, FunctionError, Functions};
+use tributary_runtime::invocation::{
+    self, check_payload, log_tail, log_tail_wanted, InvocationType,
+};
+use tributary_runtime::names::NameUse;
 
 use super::{
-    blocking, error, function_arn, function_error, function_ref, internal_error, json_ok,
-    parse_body, path_function, read_body, AppState, Body, Name, S,
+    blocking, function_arn, function_error, internal_error, json_ok, parse_body, path_function,
+    read_body, AppState, Body, Name, S,
 };
 
-/// Largest Invoke payload: synchronous (6 MB) and asynchronous (1 MB), as Lambda has them.
-const SYNC_PAYLOAD_MAX: usize = 6 * 1024 * 1024;
-const ASYNC_PAYLOAD_MAX: usize = 1024 * 1024;
-/// Largest synchronous response a handler may return (Lambda: 6 MB).
-const RESPONSE_MAX: usize = 6 * 1024 * 1024;
-/// Bytes of the invocation's log returned with `X-Amz-Log-Type: Tail`.
-const LOG_TAIL: usize = 4096;
-
 fn configuration_json(state: &AppState, c: &FunctionConfig) -> Json {
-    let vars: Map<String, Json> = c.env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    json!({
-        "FunctionName": c.name,
-        "FunctionArn": function_arn(state, &c.name),
-        "Runtime": c.runtime,
-        "Role": c.role,
-        "Handler": c.handler,
-        "CodeSize": c.code_size,
-        "Description": c.description,
-        "Timeout": c.timeout_secs,
-        "MemorySize": c.memory_mb,
-        "LastModified": c.last_modified,
-        "CodeSha256": c.code_sha256,
-        "Version": "$LATEST",
-        "Environment": {"Variables": vars},
-        "State": "Active",
-        "LastUpdateStatus": "Successful",
-        "PackageType": "Zip",
-        "Architectures": ["wasm32"],
-    })
-}
-
-fn zip_file(body: &Map<String, Json>) -> Result<Vec<u8>, Response> {
-    let code = match body.get("Code") {
-        Some(Json::Object(c)) => c.get("ZipFile"),
-        None | Some(Json::Null) => None,
-        Some(_) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                "Could not parse request body into json: Code must be an object",
-            ))
-        }
-    }
-    .or_else(|| body.get("ZipFile"));
-    let code = match code {
-        Some(Json::String(s)) => s,
-        None | Some(Json::Null) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "InvalidParameterValueException",
-                "Code.ZipFile (the component bytes, base64) is required",
-            ))
-        }
-        Some(_) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                "Could not parse request body into json: ZipFile must be a base64 string",
-            ))
-        }
-    };
-    B64.decode(code).map_err(|_| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterValueException",
-            "Code.ZipFile is not valid base64",
-        )
-    })
+    c.to_json(&function_arn(state, &c.name))
 }
 
 pub(super) async fn create_function(State(state): S, body: Body) -> Response {
-    let body = match parse_body(body, "CreateFunction") {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let name = match body.get("FunctionName") {
-        None | Some(Json::Null) => {
-            return function_error(FunctionError::Validation(names::validation_message(&[
-                "Value null at 'functionName' failed to satisfy constraint: Member must not be null".into(),
-            ])))
-        }
-        Some(Json::String(raw)) => match function_ref(raw, NameUse::Create) {
-            Ok(f) => f.name,
-            Err(r) => return r,
-        },
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContentException",
-                "Could not parse request body into json: FunctionName must be a string",
-            )
-        }
-    };
-    let mut c = FunctionConfig::new(name);
-    if let Err(e) = c.apply(&body) {
-        return function_error(e);
-    }
-    let code = match zip_file(&body) {
-        Ok(c) => c,
+    let created = parse_body(body, "CreateFunction").and_then(|body| {
+        let c = FunctionConfig::from_create_request(&body).map_err(function_error)?;
+        let code = code_from_request(&body).map_err(function_error)?;
+        Ok((c, code))
+    });
+    let (c, code) = match created {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let functions = state.functions.clone();
@@ -126,21 +44,29 @@ pub(super) async fn create_function(State(state): S, body: Body) -> Response {
 }
 
 pub(super) async fn list_functions(State(state): S) -> Response {
-    match state.functions.list() {
+    let functions = state.functions.clone();
+    match blocking(move || functions.list()).await {
         Ok(list) => json_ok(
             StatusCode::OK,
             json!({"Functions": list.iter().map(|c| configuration_json(&state, c)).collect::<Vec<_>>()}),
         ),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
+/// The configuration of the function a path names (read off the async workers).
+async fn path_config(
+    state: &AppState,
+    name: Name,
+    usage: NameUse,
+) -> Result<FunctionConfig, Response> {
+    let name = path_function(state, name, usage)?;
+    let functions = state.functions.clone();
+    blocking(move || functions.require(&name)).await
+}
+
 pub(super) async fn get_function(State(state): S, name: Name) -> Response {
-    let name = match path_function(&state, name, NameUse::Qualified) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    match state.functions.require(&name) {
+    match path_config(&state, name, NameUse::Qualified).await {
         Ok(c) => json_ok(
             StatusCode::OK,
             json!({
@@ -148,18 +74,14 @@ pub(super) async fn get_function(State(state): S, name: Name) -> Response {
                 "Code": {"RepositoryType": "Tributary", "Location": format!("tributary://functions/{}", c.name)},
             }),
         ),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
 pub(super) async fn get_configuration(State(state): S, name: Name) -> Response {
-    let name = match path_function(&state, name, NameUse::Qualified) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    match state.functions.require(&name) {
+    match path_config(&state, name, NameUse::Qualified).await {
         Ok(c) => json_ok(StatusCode::OK, configuration_json(&state, &c)),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
@@ -168,23 +90,21 @@ pub(super) async fn delete_function(State(state): S, name: Name) -> Response {
         Ok(n) => n,
         Err(r) => return r,
     };
-    match state.functions.delete(&name) {
+    let functions = state.functions.clone();
+    match blocking(move || functions.delete(&name)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
 }
 
 pub(super) async fn update_code(State(state): S, name: Name, body: Body) -> Response {
-    let name = match path_function(&state, name, NameUse::Unqualified) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    let body = match parse_body(body, "UpdateFunctionCode") {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let code = match zip_file(&body) {
-        Ok(c) => c,
+    let request = path_function(&state, name, NameUse::Unqualified).and_then(|name| {
+        let body = parse_body(body, "UpdateFunctionCode")?;
+        let code = code_from_request(&body).map_err(function_error)?;
+        Ok((name, code))
+    });
+    let (name, code) = match request {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let functions = state.functions.clone();
@@ -195,31 +115,17 @@ pub(super) async fn update_code(State(state): S, name: Name, body: Body) -> Resp
 }
 
 pub(super) async fn update_configuration(State(state): S, name: Name, body: Body) -> Response {
-    let name = match path_function(&state, name, NameUse::Unqualified) {
-        Ok(n) => n,
+    let request = path_function(&state, name, NameUse::Unqualified)
+        .and_then(|name| Ok((name, parse_body(body, "UpdateFunctionConfiguration")?)));
+    let (name, body) = match request {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let body = match parse_body(body, "UpdateFunctionConfiguration") {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match state.functions.update_config(&name, |c| c.apply(&body)) {
+    let functions = state.functions.clone();
+    match blocking(move || functions.update_config(&name, |c| c.apply(&body))).await {
         Ok(c) => json_ok(StatusCode::OK, configuration_json(&state, &c)),
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
-}
-
-/// The last [`LOG_TAIL`] bytes of an invocation's log, base64 (`X-Amz-Log-Result`).
-fn log_tail(logs: &[tributary_runtime::LogLine]) -> String {
-    let text: String = logs
-        .iter()
-        .map(|l| format!("{}\t{}\n", l.level, l.message))
-        .collect();
-    let mut start = text.len().saturating_sub(LOG_TAIL);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    B64.encode(&text.as_bytes()[start..])
 }
 
 pub(super) async fn invoke(
@@ -228,79 +134,85 @@ pub(super) async fn invoke(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let name = match path_function(&state, name, NameUse::Qualified) {
-        Ok(n) => n,
+    let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    let request = path_function(&state, name, NameUse::Qualified).and_then(|name| {
+        let kind =
+            InvocationType::parse(header("x-amz-invocation-type")).map_err(function_error)?;
+        let tail = log_tail_wanted(header("x-amz-log-type")).map_err(function_error)?;
+        let payload = invoke_payload(body, kind)?;
+        Ok((name, kind, tail, payload))
+    });
+    let (name, kind, tail, payload) = match request {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let header = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
-    let kind = header("x-amz-invocation-type").unwrap_or("RequestResponse");
-    let limit = match kind {
-        "RequestResponse" | "DryRun" => SYNC_PAYLOAD_MAX,
-        "Event" => ASYNC_PAYLOAD_MAX,
-        other => {
-            return function_error(FunctionError::Validation(names::validation_message(&[format!(
-                "Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
-            )])))
-        }
+    let functions = state.functions.clone();
+    let (name, functions) = match blocking(move || {
+        functions.require(&name)?;
+        Ok((name, functions))
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(r) => return r,
     };
-    let tail = match header("x-amz-log-type") {
-        None | Some("None") => false,
-        Some("Tail") => true,
-        Some(other) => {
-            return function_error(FunctionError::Validation(names::validation_message(&[format!(
-                "Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]"
-            )])))
-        }
-    };
-    let body = match body {
-        Ok(b) if b.len() > limit => {
-            return function_error(FunctionError::RequestTooLarge(format!(
-                "{} byte payload is too large for the {kind} invocation type (limit {limit} bytes)",
-                b.len()
-            )))
+    let payload = String::from_utf8_lossy(&payload).into_owned();
+    match kind {
+        InvocationType::DryRun => StatusCode::NO_CONTENT.into_response(),
+        InvocationType::Event => invoke_event(&state, functions, name, payload).await,
+        InvocationType::RequestResponse => invoke_sync(functions, name, payload, tail).await,
+    }
+}
+
+/// The payload of an Invoke: within the type's limit, and JSON.
+fn invoke_payload(body: Body, kind: InvocationType) -> Result<Bytes, Response> {
+    let payload = match body {
+        Ok(b) if b.len() > kind.payload_max() => {
+            return Err(function_error(kind.payload_too_large(b.len())))
         }
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return function_error(FunctionError::RequestTooLarge(format!(
-                "Request must be smaller than {limit} bytes for the InvokeFunction operation"
-            )))
+            return Err(function_error(FunctionError::RequestTooLarge(format!(
+                "Request must be smaller than {} bytes for the InvokeFunction operation",
+                kind.payload_max()
+            ))))
         }
-        other => match read_body(other, "InvokeFunction") {
-            Ok(b) => b,
-            Err(r) => return r,
-        },
+        other => read_body(other, "InvokeFunction")?,
     };
-    if !body.is_empty() {
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-            return function_error(FunctionError::InvalidRequestContent(format!(
-                "Could not parse request body into json: Could not parse payload into json: {e}"
-            )));
-        }
+    check_payload(&payload).map_err(function_error)?;
+    Ok(payload)
+}
+
+/// An asynchronous invocation: queued durably, then 202 with the request id.
+async fn invoke_event(
+    state: &AppState,
+    functions: Arc<Functions>,
+    name: String,
+    payload: String,
+) -> Response {
+    let queued = blocking(move || functions.enqueue(&name, &payload)).await;
+    let (request_id, ticket) = match queued {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    // Accepted means durable: the event survives a crash from here on.
+    if let Err(e) = state.engine.syncer().wait(ticket).await {
+        tracing::error!("asynchronous event not made durable: {e}");
+        return internal_error();
     }
-    if let Err(e) = state.functions.require(&name) {
-        return function_error(e);
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
     }
-    if kind == "DryRun" {
-        return StatusCode::NO_CONTENT.into_response();
-    }
-    let payload = String::from_utf8_lossy(&body).into_owned();
-    let functions = state.functions.clone();
-    if kind == "Event" {
-        let queued = blocking(move || functions.enqueue(&name, &payload)).await;
-        let (request_id, ticket) = match queued {
-            Ok(q) => q,
-            Err(r) => return r,
-        };
-        // Accepted means durable: the event survives a crash from here on.
-        if let Err(e) = state.engine.syncer().wait(ticket).await {
-            tracing::error!("asynchronous event not made durable: {e}");
-            return internal_error();
-        }
-        let mut resp = StatusCode::ACCEPTED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-amzn-RequestId", v);
-        }
-        return resp;
-    }
+    resp
+}
+
+/// A synchronous invocation: 200 with the handler's response or its unhandled failure.
+async fn invoke_sync(
+    functions: Arc<Functions>,
+    name: String,
+    payload: String,
+    tail: bool,
+) -> Response {
     let outcome =
         match tokio::task::spawn_blocking(move || functions.invoke(&name, &payload, false)).await {
             Ok(r) => r,
@@ -309,49 +221,21 @@ pub(super) async fn invoke(
                 return internal_error();
             }
         };
-    let unhandled = |message: String, ty: &str| {
-        (
-            json!({"errorMessage": message, "errorType": ty}).to_string(),
-            Some("Unhandled"),
-        )
-    };
-    let mut logs = Vec::new();
-    let (body, failure) = match outcome {
-        Ok(inv) => {
-            logs = inv.logs;
-            match inv.result {
-                Ok(out) if out.len() > RESPONSE_MAX => unhandled(
-                    format!(
-                        "Response payload size ({} bytes) exceeded maximum allowed payload size ({RESPONSE_MAX} bytes).",
-                        out.len()
-                    ),
-                    "Function.ResponseSizeTooLarge",
-                ),
-                Ok(out) => (out, None),
-                Err(msg) => unhandled(msg, "HandlerError"),
-            }
-        }
-        Err(FunctionError::Runtime(e)) => {
-            let ty = match e {
-                RuntimeError::Timeout(_) => "Sandbox.Timedout",
-                RuntimeError::OutOfMemory(_) => "Runtime.OutOfMemory",
-                _ => "Runtime.ExitError",
-            };
-            unhandled(e.to_string(), ty)
-        }
+    let answer = match invocation::answer(outcome) {
+        Ok(a) => a,
         Err(e) => return function_error(e),
     };
-    let mut resp = (StatusCode::OK, body).into_response();
+    let mut resp = (StatusCode::OK, answer.body).into_response();
     let h = resp.headers_mut();
     h.insert(
         "x-amz-executed-version",
         HeaderValue::from_static("$LATEST"),
     );
-    if let Some(f) = failure {
+    if let Some(f) = answer.function_error {
         h.insert("x-amz-function-error", HeaderValue::from_static(f));
     }
     if tail {
-        if let Ok(v) = HeaderValue::from_str(&log_tail(&logs)) {
+        if let Ok(v) = HeaderValue::from_str(&log_tail(&answer.logs)) {
             h.insert("x-amz-log-result", v);
         }
     }

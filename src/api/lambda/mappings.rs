@@ -5,53 +5,30 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
+use tributary_runtime::functions::FunctionError;
+use tributary_runtime::mappings::config::{function_member, not_found};
 use tributary_runtime::mappings::MappingConfig;
 use tributary_runtime::names::NameUse;
 
 use super::{
-    blocking, error, function_arn, function_error, function_ref, json_ok, parse_body, AppState,
-    Body, Name, S,
+    blocking, function_arn, function_error, function_ref, json_ok, parse_body, AppState, Body,
+    Name, S,
 };
 
 fn mapping_json(state: &AppState, m: &MappingConfig) -> Json {
-    let mut j = m.settings_json();
-    j["FunctionArn"] = json!(function_arn(state, &m.function_name));
-    j["LastProcessingResult"] = json!(m.last_result);
-    j
-}
-
-/// The function an event-source mapping request names.
-fn mapping_function(body: &Map<String, Json>) -> Result<Option<String>, Response> {
-    match body.get("FunctionName") {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(raw)) => function_ref(raw, NameUse::Unqualified).map(|f| Some(f.name)),
-        Some(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestContentException",
-            "Could not parse request body into json: FunctionName must be a string",
-        )),
-    }
+    m.to_json(&function_arn(state, &m.function_name))
 }
 
 pub(super) async fn create_mapping(State(state): S, body: Body) -> Response {
-    let body = match parse_body(body, "CreateEventSourceMapping") {
-        Ok(b) => b,
+    let created = parse_body(body, "CreateEventSourceMapping").and_then(|body| {
+        MappingConfig::from_create_request(uuid::Uuid::new_v4().to_string(), &body)
+            .map_err(function_error)
+    });
+    let c = match created {
+        Ok(c) => c,
         Err(r) => return r,
     };
-    let bad = |m: &str| error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", m);
-    let function = match mapping_function(&body) {
-        Ok(Some(f)) => f,
-        Ok(None) => return bad("FunctionName is required"),
-        Err(r) => return r,
-    };
-    let Some(arn) = body.get("EventSourceArn").and_then(Json::as_str) else {
-        return bad("EventSourceArn is required");
-    };
-    let mut c = MappingConfig::new(uuid::Uuid::new_v4().to_string(), function, arn.to_owned());
-    if let Err(e) = c.apply(&body) {
-        return function_error(e);
-    }
     let mappings = state.mappings.clone();
     match blocking(move || mappings.create(c)).await {
         Ok(m) => json_ok(StatusCode::ACCEPTED, mapping_json(&state, &m)),
@@ -72,11 +49,9 @@ pub(super) async fn list_mappings(
     query: Result<Query<MappingFilter>, QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = query else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterValueException",
-            "Invalid query string",
-        );
+        return function_error(FunctionError::InvalidParameter(
+            "Invalid query string".into(),
+        ));
     };
     let f = match q
         .function
@@ -87,7 +62,8 @@ pub(super) async fn list_mappings(
         Some(Err(r)) => return r,
         None => None,
     };
-    match state.mappings.list() {
+    let mappings = state.mappings.clone();
+    match blocking(move || mappings.list()).await {
         Ok(list) => {
             let items: Vec<Json> = list
                 .iter()
@@ -97,23 +73,15 @@ pub(super) async fn list_mappings(
                 .collect();
             json_ok(StatusCode::OK, json!({"EventSourceMappings": items}))
         }
-        Err(e) => function_error(e),
+        Err(r) => r,
     }
-}
-
-fn mapping_not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "ResourceNotFoundException",
-        "The resource you requested does not exist.",
-    )
 }
 
 /// A mapping UUID from the path; anything but a UUID names no mapping.
 fn path_uuid(uuid: Name) -> Result<String, Response> {
     match uuid {
         Ok(Path(u)) if uuid::Uuid::parse_str(&u).is_ok() => Ok(u),
-        _ => Err(mapping_not_found()),
+        _ => Err(function_error(not_found())),
     }
 }
 
@@ -122,10 +90,10 @@ pub(super) async fn get_mapping(State(state): S, uuid: Name) -> Response {
         Ok(u) => u,
         Err(r) => return r,
     };
-    match state.mappings.get(&uuid) {
-        Ok(Some(m)) => json_ok(StatusCode::OK, mapping_json(&state, &m)),
-        Ok(None) => mapping_not_found(),
-        Err(e) => function_error(e),
+    let mappings = state.mappings.clone();
+    match blocking(move || mappings.get(&uuid)?.ok_or_else(not_found)).await {
+        Ok(m) => json_ok(StatusCode::OK, mapping_json(&state, &m)),
+        Err(r) => r,
     }
 }
 
@@ -138,9 +106,9 @@ pub(super) async fn update_mapping(State(state): S, uuid: Name, body: Body) -> R
         Ok(b) => b,
         Err(r) => return r,
     };
-    let function = match mapping_function(&body) {
+    let function = match function_member(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return function_error(e),
     };
     let mappings = state.mappings.clone();
     let result = blocking(move || {

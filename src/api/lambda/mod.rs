@@ -1,10 +1,12 @@
 //! The Lambda API subset on the same port (REST paths under `/2015-03-31/`): functions
 //! (create, get, list, update code and configuration, delete, invoke: `functions.rs`) and
 //! event-source mappings (create, get, list, update, delete: `mappings.rs`), with Lambda's
-//! JSON shapes and error types. This module holds the routes, Lambda's error responses
-//! (`x-amzn-ErrorType` and the JSON body the AWS SDKs read), request-size limits and the
-//! `FunctionName` checks; every other path under one of Lambda's API versions answers
-//! UnknownOperationException.
+//! JSON shapes and error types. The shapes and their validation are the runtime's
+//! (`FunctionConfig`, `MappingConfig`, `names`: one error type, `FunctionError`); this module
+//! holds the routes, status codes, request-size limits and Lambda's error responses
+//! (`x-amzn-ErrorType` and the JSON body the AWS SDKs read) made from a `FunctionError`.
+//! Storage and compilation run on the blocking pool ([`blocking`]), never on an async worker;
+//! every other path under one of Lambda's API versions answers UnknownOperationException.
 
 // Helpers bail out with the ready-made error response their handler returns; boxing it
 // would buy nothing on these cold paths.
@@ -157,11 +159,9 @@ pub(crate) fn unreadable_body(why: Unreadable) -> Response {
         Unreadable::TooLarge => function_error(FunctionError::RequestTooLarge(format!(
             "Request must be smaller than {REQUEST_MAX} bytes"
         ))),
-        Unreadable::Broken(e) => error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestContentException",
-            &format!("Could not read the request body: {e}"),
-        ),
+        Unreadable::Broken(e) => function_error(FunctionError::InvalidRequestContent(format!(
+            "Could not read the request body: {e}"
+        ))),
     }
 }
 
@@ -254,11 +254,9 @@ fn read_body(body: Body, operation: &str) -> Result<Bytes, Response> {
         Ok(b) if b.len() > REQUEST_MAX => Err(too_large()),
         Ok(b) => Ok(b),
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large()),
-        Err(r) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestContentException",
-            &format!("Could not read the request body: {}", r.body_text()),
-        )),
+        Err(r) => Err(function_error(FunctionError::InvalidRequestContent(
+            format!("Could not read the request body: {}", r.body_text()),
+        ))),
     }
 }
 
@@ -267,18 +265,15 @@ fn parse_body(body: Body, operation: &str) -> Result<Map<String, Json>, Response
     if body.is_empty() {
         return Ok(Map::new());
     }
+    let unreadable = |m: String| function_error(FunctionError::InvalidRequestContent(m));
     match serde_json::from_slice(&body) {
         Ok(Json::Object(m)) => Ok(m),
-        Ok(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestContentException",
-            "Could not parse request body into json: the request body is not a JSON object",
+        Ok(_) => Err(unreadable(
+            "Could not parse request body into json: the request body is not a JSON object".into(),
         )),
-        Err(e) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestContentException",
-            &format!("Could not parse request body into json: {e}"),
-        )),
+        Err(e) => Err(unreadable(format!(
+            "Could not parse request body into json: {e}"
+        ))),
     }
 }
 
@@ -290,11 +285,10 @@ fn function_ref(raw: &str, usage: NameUse) -> Result<FunctionRef, Response> {
 /// The function a path names (`$LATEST` only: other qualifiers name nothing here).
 fn path_function(state: &AppState, path: Name, usage: NameUse) -> Result<String, Response> {
     let Path(raw) = path.map_err(|r| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterValueException",
-            &format!("Invalid function name in the path: {}", r.body_text()),
-        )
+        function_error(FunctionError::InvalidParameter(format!(
+            "Invalid function name in the path: {}",
+            r.body_text()
+        )))
     })?;
     let f = function_ref(&raw, usage)?;
     if !f.is_latest() {
@@ -311,6 +305,7 @@ fn function_arn(state: &AppState, name: &str) -> String {
     state.functions.arn(name)
 }
 
+/// Runs `f` (fjall reads and writes, compilation) on the blocking pool.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FunctionError> + Send + 'static,
 ) -> Result<T, Response> {

@@ -10,10 +10,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use tributary_engine::Engine;
-use tributary_runtime::functions::{FunctionConfig, Functions};
+use tributary_engine::{Engine, EngineError};
+use tributary_runtime::functions::{FunctionConfig, FunctionError, Functions};
 use tributary_runtime::mappings::{MappingConfig, Mappings};
-use tributary_runtime::names::{self, NameUse};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,25 +56,57 @@ fn pascal_keys(v: &Json) -> Json {
     }
 }
 
+/// Why a declared function (or one of its mappings) stops the start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclaredError {
+    /// Lambda's validation (name, settings, mapping), or the runtime storing the function.
+    #[error("functions.deploy {function}: {source}")]
+    Function {
+        function: String,
+        source: FunctionError,
+    },
+    #[error("functions.deploy {function}: cannot read {}: {source}", code.display())]
+    Code {
+        function: String,
+        code: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("functions.deploy {0}: a mapping needs `table` or `event_source_arn`")]
+    MappingSource(String),
+}
+
+/// Why a declared mapping's table has no stream to map (the mapping is skipped).
+#[derive(Debug, thiserror::Error)]
+enum NoStream {
+    #[error("DescribeTable unavailable")]
+    NoDescribeTable,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("table {0} has no stream (enable StreamSpecification)")]
+    Disabled(String),
+}
+
 /// The ARN of a table's current stream.
-fn stream_arn(engine: &Engine, table: &str) -> Result<String, String> {
+fn stream_arn(engine: &Engine, table: &str) -> Result<String, NoStream> {
     let request = serde_json::json!({ "TableName": table }).to_string();
     let described = engine
         .call("DescribeTable", request.as_bytes())
-        .ok_or("DescribeTable unavailable")?
-        .map_err(|e| e.to_string())?;
-    let body: Json =
-        serde_json::from_slice(&described.body.into_bytes()).map_err(|e| e.to_string())?;
+        .ok_or(NoStream::NoDescribeTable)??;
+    let body: Json = serde_json::from_slice(&described.body.into_bytes())?;
     body["Table"]["LatestStreamArn"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| format!("table {table} has no stream (enable StreamSpecification)"))
+        .ok_or_else(|| NoStream::Disabled(table.to_owned()))
 }
 
-/// The declared settings as a CreateFunction body, so they are checked exactly as the Lambda
-/// API checks them (bounds, lengths, environment size).
+/// The declared function as a CreateFunction body (without the code), so it is checked
+/// exactly as the Lambda API checks it (name, bounds, lengths, environment size): a value out
+/// of bounds stops the start with Lambda's message, it is never clamped.
 fn settings_body(d: &DeclaredFunction) -> Map<String, Json> {
     let mut body = Map::new();
+    body.insert("FunctionName".into(), Json::from(d.name.clone()));
     if let Some(t) = d.timeout {
         body.insert("Timeout".into(), Json::from(t));
     }
@@ -105,32 +136,33 @@ pub fn deploy(
     engine: &Engine,
     functions: &Functions,
     mappings: &Arc<Mappings>,
-) -> Result<(), String> {
+) -> Result<(), DeclaredError> {
     for d in declared {
-        let ctx = |e: &dyn std::fmt::Display| format!("functions.deploy {}: {e}", d.name);
-        names::parse(&d.name, NameUse::Create).map_err(|e| ctx(&e))?;
+        let ctx = |source: FunctionError| DeclaredError::Function {
+            function: d.name.clone(),
+            source,
+        };
         let settings = settings_body(d);
         // Checked before anything is deployed.
-        FunctionConfig::new(d.name.clone())
-            .apply(&settings)
-            .map_err(|e| ctx(&e))?;
-        let code = std::fs::read(&d.code)
-            .map_err(|e| ctx(&format!("cannot read {}: {e}", d.code.display())))?;
-        match functions.get(&d.name).map_err(|e| ctx(&e))? {
+        let config = FunctionConfig::from_create_request(&settings).map_err(ctx)?;
+        let code = std::fs::read(&d.code).map_err(|source| DeclaredError::Code {
+            function: d.name.clone(),
+            code: d.code.clone(),
+            source,
+        })?;
+        match functions.get(&d.name).map_err(ctx)? {
             Some(_) => {
-                functions.update_code(&d.name, &code).map_err(|e| ctx(&e))?;
+                functions.update_code(&d.name, &code).map_err(ctx)?;
                 functions
                     .update_config(&d.name, |c| c.apply(&settings))
-                    .map_err(|e| ctx(&e))?;
+                    .map_err(ctx)?;
             }
             None => {
-                let mut c = FunctionConfig::new(d.name.clone());
-                c.apply(&settings).map_err(|e| ctx(&e))?;
-                functions.create(c, &code).map_err(|e| ctx(&e))?;
+                functions.create(config, &code).map_err(ctx)?;
             }
         }
         // Compile now, so the first invocation does not pay for it.
-        functions.warm(&d.name).map_err(|e| ctx(&e))?;
+        functions.warm(&d.name).map_err(ctx)?;
         tracing::info!(function = %d.name, code = %d.code.display(), "declared function deployed");
         for m in &d.mappings {
             let mut body: Map<String, Json> = match pascal_keys(&Json::Object(
@@ -148,11 +180,11 @@ pub fn deploy(
                         continue;
                     }
                 },
-                _ => return Err(ctx(&"a mapping needs `table` or `event_source_arn`")),
+                _ => return Err(DeclaredError::MappingSource(d.name.clone())),
             };
             let existing = mappings
                 .list()
-                .map_err(|e| ctx(&e))?
+                .map_err(ctx)?
                 .into_iter()
                 .find(|m| m.function_name == d.name && m.event_source_arn == arn);
             let uuid = match existing {
@@ -163,12 +195,10 @@ pub fn deploy(
                         d.name.clone(),
                         arn.clone(),
                     );
-                    c.apply(&body)
-                        .map_err(|e| ctx(&e))
-                        .map(|()| mappings.create(c))?
+                    c.apply(&body).map_err(ctx).map(|()| mappings.create(c))?
                 }
             }
-            .map_err(|e| ctx(&e))?
+            .map_err(ctx)?
             .uuid;
             tracing::info!(function = %d.name, mapping = %uuid, stream = %arn, "declared mapping deployed");
         }
@@ -189,14 +219,16 @@ mod tests {
             environment: [("KEY".to_owned(), "v".to_owned())].into(),
             mappings: Vec::new(),
         };
-        let mut c = super::FunctionConfig::new("f".into());
-        c.apply(&super::settings_body(&d(Some(5), Some(256))))
-            .expect("valid");
+        let c = super::FunctionConfig::from_create_request(&super::settings_body(&d(
+            Some(5),
+            Some(256),
+        )))
+        .expect("valid");
         assert_eq!((c.timeout_secs, c.memory_mb), (5, 256));
         assert_eq!(c.env, [("KEY".to_owned(), "v".to_owned())]);
-        let err = super::FunctionConfig::new("f".into())
-            .apply(&super::settings_body(&d(Some(1000), None)))
-            .expect_err("out of range, not clamped");
+        let err =
+            super::FunctionConfig::from_create_request(&super::settings_body(&d(Some(1000), None)))
+                .expect_err("out of range, not clamped");
         assert!(err.to_string().contains("at 'timeout'"), "{err}");
     }
 
