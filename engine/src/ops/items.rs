@@ -50,15 +50,18 @@ fn conditional_write<T>(
         }
     }
     let (new, extra) = compute(old.as_ref())?;
-    let ticket = engine.commit(&[Mutation {
+    let mutation = [Mutation {
         table,
         key,
-        old: old.clone(),
-        new: new.clone(),
+        old,
+        new,
         user_identity: None,
         remote: None,
-    }])?;
+    }];
+    let ticket = engine.commit(&mutation)?;
     drop(guard);
+    // The items go back to the caller for ReturnValues, without copies.
+    let [Mutation { old, new, .. }] = mutation;
     Ok(Written {
         old,
         new,
