@@ -9,6 +9,9 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::error::{EngineError, Result};
 use crate::keys;
+use crate::schema::{
+    BillingMode, KeyType, ReplicaStatus, ScalarType, SseType, StreamViewType, TableStatus,
+};
 use crate::value::{AttributeValue, Item};
 
 // The key schema's parts and the statistics live below the catalog (indexes use them too).
@@ -25,7 +28,7 @@ pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 65_535;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StreamSpec {
     pub enabled: bool,
-    pub view_type: Option<String>,
+    pub view_type: Option<StreamViewType>,
     /// Label of the current stream (set while enabled; a new one on every re-enable).
     pub label: Option<String>,
 }
@@ -35,7 +38,7 @@ pub struct StreamSpec {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StreamEpoch {
     pub label: String,
-    pub view_type: String,
+    pub view_type: StreamViewType,
     /// First sequence number the stream shows.
     pub start_seq: u64,
     /// Set when disabled: the stream shows records below it only.
@@ -47,7 +50,7 @@ pub struct StreamEpoch {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SseSpec {
     pub enabled: bool,
-    pub sse_type: String,
+    pub sse_type: SseType,
     pub kms_key: Option<String>,
 }
 
@@ -60,9 +63,8 @@ pub struct TableMeta {
     pub hash_key: KeyAttr,
     pub range_key: Option<KeyAttr>,
     /// (name, type) in the order given at creation.
-    pub attribute_definitions: Vec<(String, String)>,
-    /// "PROVISIONED" or "PAY_PER_REQUEST".
-    pub billing_mode: String,
+    pub attribute_definitions: Vec<(String, ScalarType)>,
+    pub billing_mode: BillingMode,
     pub read_capacity: u64,
     pub write_capacity: u64,
     pub last_increase: Option<f64>,
@@ -104,8 +106,7 @@ pub struct TableMeta {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Replica {
     pub region: String,
-    /// CREATING, ACTIVE, DELETING, ...
-    pub status: String,
+    pub status: ReplicaStatus,
     /// Why the replica is in its status (DescribeTable's `ReplicaStatusDescription`), e.g.
     /// the region it waits for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,7 +126,7 @@ impl Replica {
     pub fn active(region: impl Into<String>) -> Replica {
         Replica {
             region: region.into(),
-            status: "ACTIVE".into(),
+            status: ReplicaStatus::Active,
             description: None,
             source: None,
             backfill: None,
@@ -135,7 +136,7 @@ impl Replica {
     /// A new replica, CREATING until `source` has backfilled it.
     pub fn creating(region: impl Into<String>, source: impl Into<String>) -> Replica {
         Replica {
-            status: "CREATING".into(),
+            status: ReplicaStatus::Creating,
             source: Some(source.into()),
             ..Replica::active(region)
         }
@@ -220,7 +221,7 @@ impl Table {
                 attr.name
             ))
         })?;
-        if v.type_name() != attr.ty {
+        if v.type_name() != attr.ty.as_str() {
             return Err(EngineError::validation(format!(
                 "One or more parameter values were invalid: Type mismatch for key {} expected: {} actual: {}",
                 attr.name,
@@ -242,7 +243,7 @@ impl Table {
         }
         let get = |attr: &KeyAttr, is_hash: bool| -> Result<&AttributeValue> {
             let v = key.get(&attr.name).ok_or_else(mismatch)?;
-            if v.type_name() != attr.ty {
+            if v.type_name() != attr.ty.as_str() {
                 return Err(mismatch());
             }
             check_key_value(v, &attr.name, is_hash)?;
@@ -281,11 +282,12 @@ impl Table {
     }
 
     /// The TableDescription JSON of DescribeTable / CreateTable / DeleteTable.
-    pub fn describe(&self, region: &str, account: &str, status: &str) -> Json {
+    pub fn describe(&self, region: &str, account: &str, status: TableStatus) -> Json {
         let m = &self.meta;
-        let mut key_schema = vec![json!({"AttributeName": m.hash_key.name, "KeyType": "HASH"})];
+        let mut key_schema =
+            vec![json!({"AttributeName": m.hash_key.name, "KeyType": KeyType::Hash})];
         if let Some(r) = &m.range_key {
-            key_schema.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+            key_schema.push(json!({"AttributeName": r.name, "KeyType": KeyType::Range}));
         }
         let defs: Vec<Json> = m
             .attribute_definitions
@@ -311,9 +313,9 @@ impl Table {
         let joining = m
             .replicas
             .iter()
-            .any(|r| r.region == region && r.status == "CREATING");
-        let status = if joining && status == "ACTIVE" {
-            "CREATING"
+            .any(|r| r.region == region && r.status == ReplicaStatus::Creating);
+        let status = if joining && status == TableStatus::Active {
+            TableStatus::Creating
         } else {
             status
         };
@@ -324,7 +326,7 @@ impl Table {
         d.insert("ProvisionedThroughput".into(), Json::Object(throughput));
         d.insert("ItemCount".into(), json!(self.item_count()));
         d.insert("TableSizeBytes".into(), json!(self.size_bytes()));
-        if m.billing_mode == "PAY_PER_REQUEST" || m.pay_per_request_since.is_some() {
+        if m.billing_mode == BillingMode::PayPerRequest || m.pay_per_request_since.is_some() {
             let mut b = Map::new();
             b.insert("BillingMode".into(), json!(m.billing_mode));
             if let Some(t) = m.pay_per_request_since {
@@ -332,7 +334,7 @@ impl Table {
             }
             d.insert("BillingModeSummary".into(), Json::Object(b));
         }
-        let provisioned = m.billing_mode == "PROVISIONED";
+        let provisioned = m.billing_mode == BillingMode::Provisioned;
         let gsis: Vec<Json> = self
             .indexes
             .iter()
@@ -417,8 +419,8 @@ impl Table {
     /// another region.
     pub fn create_request(&self) -> Json {
         let m = &self.meta;
-        let d = self.describe("", "", "ACTIVE");
-        let provisioned = m.billing_mode == "PROVISIONED";
+        let d = self.describe("", "", TableStatus::Active);
+        let provisioned = m.billing_mode == BillingMode::Provisioned;
         let throughput = |v: &Json| {
             json!({
                 "ReadCapacityUnits": v["ProvisionedThroughput"]["ReadCapacityUnits"],
@@ -513,4 +515,107 @@ pub fn check_attribute_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table's metadata as the catalog stored it before DynamoDB's enumerations became Rust
+    /// enums (GSI + LSI, stream, SSE, PROVISIONED, replicas, an index CREATING): data
+    /// directories written then must still open, and are written back byte for byte the same.
+    const STORED_TABLE: &str = r#"{"name":"orders","id":1,"hash_key":{"name":"pk","ty":"S"},"range_key":{"name":"sk","ty":"N"},"attribute_definitions":[["pk","S"],["sk","N"],["state","S"],["blob","B"]],"billing_mode":"PROVISIONED","read_capacity":5,"write_capacity":3,"last_increase":null,"last_decrease":null,"decreases_today":0,"pay_per_request_since":null,"stream":{"enabled":true,"view_type":"NEW_AND_OLD_IMAGES","label":"2026-12-01T19:04:57.989"},"streams":[{"label":"2026-12-01T19:04:57.989","view_type":"NEW_AND_OLD_IMAGES","start_seq":1,"end_seq":null,"created_at":1796151897.989}],"sse":{"enabled":true,"sse_type":"KMS","kms_key":"alias/k"},"table_class":"STANDARD","deletion_protection":false,"tags":[["team","x"]],"ttl_attribute":null,"indexes":[{"name":"by_state","id":2,"global":true,"hash_key":{"name":"state","ty":"S"},"range_key":{"name":"sk","ty":"N"},"projection":"KEYS_ONLY","non_key_attributes":[],"read_capacity":5,"write_capacity":3,"status":"CREATING"},{"name":"by_blob","id":3,"global":false,"hash_key":{"name":"pk","ty":"S"},"range_key":{"name":"blob","ty":"B"},"projection":"INCLUDE","non_key_attributes":["a","b"],"read_capacity":0,"write_capacity":0,"status":"ACTIVE"}],"created_at":1796151897.989,"replicas":[{"region":"us-east-1","status":"ACTIVE"},{"region":"eu-west-1","status":"CREATING","source":"us-east-1"}],"replicas_hlc":0,"replicas_origin":"","global_since":0}"#;
+
+    fn open(dir: &std::path::Path) -> crate::Engine {
+        crate::Engine::open(crate::EngineConfig {
+            data_dir: dir.to_path_buf(),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            durability: crate::Durability::Fsync,
+            log: crate::log::LogConfig::default(),
+            max_cached_files: None,
+        })
+        .expect("open engine")
+    }
+
+    fn call(e: &crate::Engine, op: &str, body: Json) -> Json {
+        let out = e
+            .call(op, body.to_string().as_bytes())
+            .expect("known operation")
+            .expect("success");
+        serde_json::from_slice(&out.body.into_bytes()).expect("JSON")
+    }
+
+    /// A data directory whose catalog holds [`STORED_TABLE`] opens; the table reads as it was
+    /// and a change to it is stored in the same format.
+    #[test]
+    fn a_data_directory_with_the_earlier_stored_format_opens() {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let e = open(dir.path());
+            let catalog = e.catalog().expect("catalog");
+            let mut batch = e
+                .db_batch()
+                .expect("batch")
+                .durability(Some(fjall::PersistMode::SyncAll));
+            batch.insert(&catalog, "table/orders", STORED_TABLE.as_bytes().to_vec());
+            batch.insert(&catalog, "next_table_id", 4u64.to_be_bytes().to_vec());
+            batch.commit().expect("commit");
+            e.shutdown().expect("shutdown");
+        }
+        let e = open(dir.path());
+        let d = call(&e, "DescribeTable", json!({"TableName": "orders"}));
+        let t = &d["Table"];
+        assert_eq!(t["TableStatus"], "ACTIVE");
+        assert_eq!(
+            t["KeySchema"][1],
+            json!({"AttributeName": "sk", "KeyType": "RANGE"})
+        );
+        assert_eq!(
+            t["AttributeDefinitions"][3],
+            json!({"AttributeName": "blob", "AttributeType": "B"})
+        );
+        assert_eq!(
+            t["StreamSpecification"]["StreamViewType"],
+            "NEW_AND_OLD_IMAGES"
+        );
+        assert_eq!(t["SSEDescription"]["SSEType"], "KMS");
+        assert_eq!(t["GlobalSecondaryIndexes"][0]["IndexStatus"], "CREATING");
+        assert_eq!(
+            t["GlobalSecondaryIndexes"][0]["Projection"]["ProjectionType"],
+            "KEYS_ONLY"
+        );
+        assert_eq!(
+            t["LocalSecondaryIndexes"][0]["Projection"]["ProjectionType"],
+            "INCLUDE"
+        );
+        assert_eq!(t["Replicas"][0]["ReplicaStatus"], "CREATING");
+        assert!(t.get("BillingModeSummary").is_none(), "{t}");
+
+        call(
+            &e,
+            "UpdateTable",
+            json!({"TableName": "orders", "DeletionProtectionEnabled": true}),
+        );
+        let stored = e
+            .catalog()
+            .expect("catalog")
+            .get("table/orders")
+            .expect("read")
+            .expect("stored");
+        assert_eq!(
+            std::str::from_utf8(&stored).expect("utf-8"),
+            STORED_TABLE.replace(
+                "\"deletion_protection\":false",
+                "\"deletion_protection\":true"
+            )
+        );
+    }
+
+    #[test]
+    fn table_metadata_stored_by_earlier_versions_reads_and_writes_the_same() {
+        let meta: TableMeta = serde_json::from_str(STORED_TABLE).expect("stored table");
+        assert_eq!(meta.indexes.len(), 2);
+        assert_eq!(meta.replicas.len(), 2);
+        assert_eq!(serde_json::to_string(&meta).expect("json"), STORED_TABLE);
+    }
 }

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::error::{EngineError, Result};
 use crate::key_schema::{check_key_value, KeyAttr, PrimaryKey};
 use crate::keys;
+use crate::schema::{IndexStatus, KeyType, ProjectionType, ScalarType};
 use crate::stats::TableStats;
 use crate::value::{AttributeValue, Item};
 
@@ -32,13 +33,12 @@ pub struct IndexMeta {
     pub hash_keys: Vec<KeyAttr>,
     /// The sort key attributes in key-schema order: none, one, or up to four (GSI).
     pub range_keys: Vec<KeyAttr>,
-    /// "ALL", "KEYS_ONLY" or "INCLUDE".
-    pub projection: String,
+    pub projection: ProjectionType,
     pub non_key_attributes: Vec<String>,
     pub read_capacity: u64,
     pub write_capacity: u64,
-    /// "CREATING" while being backfilled, then "ACTIVE".
-    pub status: String,
+    /// CREATING while being backfilled, then ACTIVE.
+    pub status: IndexStatus,
 }
 
 /// How an index is stored in the catalog's table JSON. The first partition and sort attributes
@@ -55,11 +55,11 @@ struct StoredIndexMeta {
     more_hash_keys: Vec<KeyAttr>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     more_range_keys: Vec<KeyAttr>,
-    projection: String,
+    projection: ProjectionType,
     non_key_attributes: Vec<String>,
     read_capacity: u64,
     write_capacity: u64,
-    status: String,
+    status: IndexStatus,
 }
 
 impl From<IndexMeta> for StoredIndexMeta {
@@ -73,7 +73,7 @@ impl From<IndexMeta> for StoredIndexMeta {
             // An IndexMeta always has a partition key (see `TryFrom` and `ops::indexes`).
             hash_key: hash.next().unwrap_or(KeyAttr {
                 name: String::new(),
-                ty: String::new(),
+                ty: ScalarType::S,
             }),
             range_key: range.next(),
             more_hash_keys: hash.collect(),
@@ -130,7 +130,7 @@ fn key_value_problem(
     v: &AttributeValue,
     is_hash: bool,
 ) -> Option<EngineError> {
-    if v.type_name() != attr.ty {
+    if v.type_name() != attr.ty.as_str() {
         return Some(EngineError::validation(format!(
             "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {}",
             attr.name,
@@ -147,7 +147,7 @@ fn key_value_problem(
     if len == 0 {
         return Some(EngineError::validation(format!(
             "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {} value. IndexName: {}, IndexKey: {}",
-            if attr.ty == "S" { "string" } else { "binary" },
+            if attr.ty == ScalarType::S { "string" } else { "binary" },
             index,
             attr.name
         )));
@@ -177,7 +177,7 @@ impl IndexMeta {
 
     /// Whether the index holds every attribute of its items.
     pub fn projects_all(&self) -> bool {
-        self.projection == "ALL"
+        self.projection == ProjectionType::All
     }
 
     /// Checks an item's index key attributes as DynamoDB does on every write: type, empty
@@ -248,7 +248,7 @@ impl IndexMeta {
         Json::Array(
             self.key_attrs_typed()
                 .map(|(k, is_hash)| {
-                    json!({"AttributeName": k.name, "KeyType": if is_hash { "HASH" } else { "RANGE" }})
+                    json!({"AttributeName": k.name, "KeyType": if is_hash { KeyType::Hash } else { KeyType::Range }})
                 })
                 .collect(),
         )
@@ -286,7 +286,7 @@ impl Index {
         );
         if m.global {
             d.insert("IndexStatus".into(), json!(m.status));
-            if m.status == "CREATING" {
+            if m.status == IndexStatus::Creating {
                 d.insert("Backfilling".into(), json!(true));
             }
             d.insert(
@@ -312,7 +312,7 @@ mod tests {
     fn attr(name: &str, ty: &str) -> KeyAttr {
         KeyAttr {
             name: name.into(),
-            ty: ty.into(),
+            ty: ScalarType::parse(ty).expect("a scalar type"),
         }
     }
 
@@ -349,11 +349,11 @@ mod tests {
             global: true,
             hash_keys: vec![attr("a", "S"), attr("b", "N")],
             range_keys: vec![attr("c", "S")],
-            projection: "ALL".into(),
+            projection: ProjectionType::All,
             non_key_attributes: vec![],
             read_capacity: 0,
             write_capacity: 0,
-            status: "ACTIVE".into(),
+            status: IndexStatus::Active,
         };
         let item = |j| item_from_json(&j).unwrap();
         let full = item(json!({"a": {"S": "x"}, "b": {"N": "1"}, "c": {"S": "y"}}));

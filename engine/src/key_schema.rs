@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
+use crate::schema::ScalarType;
 use crate::value::AttributeValue;
 
 /// Maximum size of a partition key value and of a sort key value, in bytes.
@@ -18,8 +19,7 @@ pub const MAX_KEY_NAME_BYTES: usize = 255;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct KeyAttr {
     pub name: String,
-    /// "S", "N" or "B".
-    pub ty: String,
+    pub ty: ScalarType,
 }
 
 /// A table's primary key: its partition key attribute and its sort key attribute, if any.

@@ -8,7 +8,7 @@
 //!   [`EngineError`]; the rest of its methods serve the trigger runtime and replication.
 //! - Values: [`AttributeValue`], [`Item`], [`Number`]; item JSON and encodings in [`value`].
 //! - Namespaces the runtime and the server read through: [`catalog`] (table definitions),
-//!   [`log`] (the change log), [`stream`] (the stream model: ARNs, records, sequence numbers),
+//!   [`schema`] (DynamoDB's enumerations), [`log`] (the change log), [`stream`] (the stream model: ARNs, records, sequence numbers),
 //!   [`versions`] (per-item versions of global tables), [`durability`] (group commit tickets),
 //!   [`clock`] (the wall clock and the wire's time formats), [`expr`] (the expression language,
 //!   public for the fuzz targets).
@@ -31,6 +31,7 @@ mod ops;
 mod recovery;
 mod replicated;
 mod request;
+pub mod schema;
 mod stats;
 mod storage;
 mod store;

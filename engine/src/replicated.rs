@@ -151,7 +151,9 @@ impl Engine {
                 return false;
             };
             let r = &replicas[i];
-            if r.status != "CREATING" || r.backfill != Some(backfill) || meta.backfiller(r) != here
+            if r.status != crate::schema::ReplicaStatus::Creating
+                || r.backfill != Some(backfill)
+                || meta.backfiller(r) != here
             {
                 return false;
             }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use parking_lot::Mutex;
 use tributary_engine::catalog::TableMeta;
+use tributary_engine::schema::ReplicaStatus;
 use tributary_engine::value::item_to_json;
 use tributary_engine::{Engine, Item};
 
@@ -48,7 +49,7 @@ pub fn copying_reason(from: &str, region: &str) -> String {
 pub fn pending(progress: &Progress, meta: &TableMeta, here: &str) -> Result<Vec<(String, u64)>> {
     let mut out = Vec::new();
     for r in &meta.replicas {
-        if r.status != "CREATING" || meta.backfiller(r) != here {
+        if r.status != ReplicaStatus::Creating || meta.backfiller(r) != here {
             continue;
         }
         if let Some(id) = r.backfill {

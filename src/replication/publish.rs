@@ -15,6 +15,7 @@ use async_nats::jetstream;
 use parking_lot::Mutex;
 use tributary_engine::catalog::{Replica, TableMeta};
 use tributary_engine::log::{LogRecord, SHARDS};
+use tributary_engine::schema::ReplicaStatus;
 use tributary_engine::value::item_to_json;
 use tributary_engine::{AuxKeyspace, Engine};
 
@@ -246,7 +247,7 @@ impl Publisher {
             .replicas
             .iter()
             .filter(|r| {
-                r.status == "CREATING"
+                r.status == ReplicaStatus::Creating
                     && r.backfill.is_none()
                     && r.region != here
                     && meta.backfiller(r) == here
@@ -292,7 +293,9 @@ impl Publisher {
                         return false;
                     };
                     let x = &replicas[i];
-                    if x.status != "CREATING" || x.backfill.is_some() || meta.backfiller(x) != here
+                    if x.status != ReplicaStatus::Creating
+                        || x.backfill.is_some()
+                        || meta.backfiller(x) != here
                     {
                         return false;
                     }

@@ -8,6 +8,7 @@ use crate::catalog::{KeyAttr, Table, MAX_KEY_NAME_BYTES};
 use crate::error::{EngineError, Result};
 use crate::index::IndexMeta;
 use crate::request::{Request, Violations};
+use crate::schema::{BillingMode, IndexStatus, KeyType, ProjectionType, ScalarType};
 use crate::store::{encode_stored, Engine};
 use crate::value;
 
@@ -40,10 +41,30 @@ pub fn key_name_length(v: &mut Violations, name: &str, path: &str) {
     }
 }
 
+/// One KeySchema member at `path` (a table's `keySchema.N.member`, an index's
+/// `....member.keySchema.member`): its violations go to `v`; the element (name, key type) when
+/// both fields are present and valid.
+pub(crate) fn read_key_element(
+    k: &Json,
+    v: &mut Violations,
+    path: &str,
+) -> Result<Option<(String, KeyType)>> {
+    let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
+    let (n, t) = (k.str("AttributeName")?, k.str("KeyType")?);
+    v.not_null(&n, &format!("{path}.attributeName"));
+    if let Some(n) = n {
+        key_name_length(v, n, &format!("{path}.attributeName"));
+    }
+    v.not_null(&t, &format!("{path}.keyType"));
+    v.one_of(t, &format!("{path}.keyType"), KeyType::NAMES);
+    Ok(n.zip(t.and_then(KeyType::parse))
+        .map(|(n, t)| (n.to_owned(), t)))
+}
+
 /// The shape of an index key schema: one HASH element first; a local index has exactly one
 /// RANGE element after it; a global index may have up to four HASH elements followed by up to
 /// four RANGE elements (multi-attribute keys), each attribute at most once.
-fn check_key_schema(name: &str, elems: &[(String, String)], global: bool) -> Result<()> {
+fn check_key_schema(name: &str, elems: &[(String, KeyType)], global: bool) -> Result<()> {
     let max = if global { 2 * MAX_KEY_ATTRIBUTES } else { 2 };
     if elems.is_empty() || elems.len() > max {
         return Err(invalid(if global {
@@ -52,7 +73,7 @@ fn check_key_schema(name: &str, elems: &[(String, String)], global: bool) -> Res
             format!("Invalid KeySchema: index {name} must have 1 or 2 key elements")
         }));
     }
-    if elems[0].1 != "HASH" {
+    if elems[0].1 != KeyType::Hash {
         return Err(invalid(
             "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
         ));
@@ -62,14 +83,17 @@ fn check_key_schema(name: &str, elems: &[(String, String)], global: bool) -> Res
             "Both the Hash Key and the Range Key element in the KeySchema have the same name",
         ));
     }
-    let hashes = elems.iter().take_while(|(_, t)| t == "HASH").count();
+    let hashes = elems
+        .iter()
+        .take_while(|(_, t)| *t == KeyType::Hash)
+        .count();
     let ranges = elems.len() - hashes;
-    if !global && elems.len() == 2 && elems[1].1 != "RANGE" {
+    if !global && elems.len() == 2 && elems[1].1 != KeyType::Range {
         return Err(invalid(
             "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
         ));
     }
-    if elems[hashes..].iter().any(|(_, t)| t == "HASH") {
+    if elems[hashes..].iter().any(|(_, t)| *t == KeyType::Hash) {
         return Err(invalid(format!(
             "Invalid KeySchema: HASH key elements must come before RANGE key elements; index: {name}"
         )));
@@ -98,7 +122,7 @@ fn check_key_schema(name: &str, elems: &[(String, String)], global: bool) -> Res
 fn parse_one(
     d: &Json,
     global: bool,
-    defs: &[(String, String)],
+    defs: &[(String, ScalarType)],
     pay_per_request: bool,
 ) -> Result<IndexMeta> {
     let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
@@ -121,24 +145,14 @@ fn parse_one(
     let name = name.unwrap_or_default().to_owned();
     let mut elems = Vec::new();
     for k in schema.into_iter().flatten() {
-        let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
-        let (n, t) = (k.str("AttributeName")?, k.str("KeyType")?);
         let mut v = Violations::new();
         let path = format!("{kind}.member.keySchema.member");
-        v.not_null(&n, &format!("{path}.attributeName"));
-        if let Some(n) = n {
-            key_name_length(&mut v, n, &format!("{path}.attributeName"));
-        }
-        v.not_null(&t, &format!("{path}.keyType"));
-        v.one_of(t, &format!("{path}.keyType"), &["HASH", "RANGE"]);
+        let elem = read_key_element(k, &mut v, &path)?;
         v.finish()?;
-        elems.push((
-            n.unwrap_or_default().to_owned(),
-            t.unwrap_or_default().to_owned(),
-        ));
+        elems.extend(elem);
     }
     check_key_schema(&name, &elems, global)?;
-    let ty = |n: &str| defs.iter().find(|(m, _)| m == n).map(|(_, t)| t.clone());
+    let ty = |n: &str| defs.iter().find(|(m, _)| m == n).map(|(_, t)| *t);
     let (mut hash_keys, mut range_keys) = (Vec::new(), Vec::new());
     for (n, key_type) in &elems {
         let Some(t) = ty(n) else {
@@ -154,7 +168,7 @@ fn parse_one(
             name: n.clone(),
             ty: t,
         };
-        if key_type == "HASH" {
+        if *key_type == KeyType::Hash {
             hash_keys.push(attr);
         } else {
             range_keys.push(attr);
@@ -166,7 +180,7 @@ fn parse_one(
     v.one_of(
         ptype,
         &format!("{kind}.member.projection.projectionType"),
-        &["ALL", "KEYS_ONLY", "INCLUDE"],
+        ProjectionType::NAMES,
     );
     v.finish()?;
     let non_key: Vec<String> = p
@@ -184,14 +198,16 @@ fn parse_one(
         );
     }
     v.finish()?;
-    let ptype = ptype.unwrap_or("ALL").to_owned();
-    match ptype.as_str() {
-        "INCLUDE" if non_key.is_empty() => {
+    let ptype = ptype
+        .and_then(ProjectionType::parse)
+        .unwrap_or(ProjectionType::All);
+    match ptype {
+        ProjectionType::Include if non_key.is_empty() => {
             return Err(invalid(
                 "ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
             ))
         }
-        "ALL" | "KEYS_ONLY" if p.raw("NonKeyAttributes").is_some() => {
+        ProjectionType::All | ProjectionType::KeysOnly if p.raw("NonKeyAttributes").is_some() => {
             return Err(invalid(format!(
                 "ProjectionType is {ptype}, but NonKeyAttributes is specified"
             )))
@@ -243,14 +259,14 @@ fn parse_one(
         non_key_attributes: non_key,
         read_capacity: read,
         write_capacity: write,
-        status: "ACTIVE".into(),
+        status: IndexStatus::Active,
     })
 }
 
 /// The GlobalSecondaryIndexes and LocalSecondaryIndexes of a CreateTable request.
 pub fn read_create(
     req: &Request,
-    defs: &[(String, String)],
+    defs: &[(String, ScalarType)],
     hash: &KeyAttr,
     range: Option<&KeyAttr>,
     pay_per_request: bool,
@@ -328,7 +344,7 @@ pub fn key_names<'a>(
 pub fn apply_updates(
     meta: &mut crate::catalog::TableMeta,
     updates: &[Json],
-    new_defs: &[(String, String)],
+    new_defs: &[(String, ScalarType)],
 ) -> Result<()> {
     let mut structural = 0;
     for u in updates {
@@ -361,11 +377,15 @@ pub fn apply_updates(
                             )))
                         }
                         Some(_) => {}
-                        None => defs.push((n.clone(), t.clone())),
+                        None => defs.push((n.clone(), *t)),
                     }
                 }
-                let mut index =
-                    parse_one(&body, true, &defs, meta.billing_mode == "PAY_PER_REQUEST")?;
+                let mut index = parse_one(
+                    &body,
+                    true,
+                    &defs,
+                    meta.billing_mode == BillingMode::PayPerRequest,
+                )?;
                 if meta.indexes.iter().any(|i| i.name == index.name) {
                     return Err(EngineError::validation(format!(
                         "One or more parameter values were invalid: Index already exists: {}",
@@ -377,7 +397,7 @@ pub fn apply_updates(
                         "Subscriber limit exceeded: The number of global secondary indexes exceeds the limit of {MAX_GSIS}"
                     )));
                 }
-                index.status = "CREATING".into();
+                index.status = IndexStatus::Creating;
                 meta.indexes.push(index);
                 let used = key_names(&meta.hash_key, meta.range_key.as_ref(), &meta.indexes);
                 meta.attribute_definitions = defs
@@ -444,7 +464,11 @@ impl Engine {
             let Some(table) = self.table(&name) else {
                 continue;
             };
-            for index in table.indexes.iter().filter(|i| i.meta.status == "CREATING") {
+            for index in table
+                .indexes
+                .iter()
+                .filter(|i| i.meta.status == IndexStatus::Creating)
+            {
                 let started = std::time::Instant::now();
                 let items = self.backfill_one(&table, &index.meta.name, progress)?;
                 total += items;
@@ -453,7 +477,7 @@ impl Engine {
                 if let Some(current) = self.table(&name) {
                     let mut meta = current.meta.clone();
                     if let Some(m) = meta.indexes.iter_mut().find(|m| m.id == index.meta.id) {
-                        m.status = "ACTIVE".into();
+                        m.status = IndexStatus::Active;
                         self.replace_meta(&current, meta)?;
                         tracing::info!(
                             table = %name,

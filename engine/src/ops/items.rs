@@ -6,6 +6,8 @@ use super::{
     condition_failed, consumed, put_attributes, read_units, return_old_on_failure, return_values,
     table_name_and, wants_capacity, write_units, ExprParams, Outcome, MAX_ITEM_SIZE,
 };
+use crate::catalog::Table;
+use crate::durability::Ticket;
 use crate::error::{EngineError, Result};
 use crate::expr::{Condition, ExprInput, ExprKind, Projection, Update};
 use crate::request::Request;
@@ -16,6 +18,77 @@ fn parse_condition(req: &Request, input: &ExprInput) -> Result<Option<Condition>
     req.str("ConditionExpression")?
         .map(|c| Condition::parse(c, ExprKind::Condition, input))
         .transpose()
+}
+
+/// What a conditional write leaves for the response: the item before and after, what the
+/// new item's computation returned, and the durability ticket to wait for.
+struct Written<T> {
+    old: Option<Item>,
+    new: Option<Item>,
+    extra: T,
+    ticket: Option<Ticket>,
+}
+
+/// The one write sequence of PutItem, UpdateItem and DeleteItem: lock the item, read it, check
+/// the condition against it (a missing item is an empty one), compute the new item from the old
+/// (`None` deletes) and commit. A write that changes nothing (a delete of a missing item, an
+/// update that creates nothing) commits nothing but still waits for the durability of the state
+/// it observed.
+fn conditional_write<T>(
+    engine: &Engine,
+    table: &Table,
+    key: Vec<u8>,
+    cond: Option<&Condition>,
+    return_old: bool,
+    compute: impl FnOnce(Option<&Item>) -> Result<(Option<Item>, T)>,
+) -> Result<Written<T>> {
+    let guard = engine.lock_item(table, &key);
+    let old = engine.get_item(table, &key)?;
+    if let Some(c) = cond {
+        if !c.eval(old.as_ref().unwrap_or(&Item::new()))? {
+            return Err(condition_failed(old.as_ref(), return_old));
+        }
+    }
+    let (new, extra) = compute(old.as_ref())?;
+    let mutation = [Mutation {
+        table,
+        key,
+        old,
+        new,
+        user_identity: None,
+        remote: None,
+    }];
+    let ticket = engine.commit(&mutation)?;
+    drop(guard);
+    // The items go back to the caller for ReturnValues, without copies.
+    let [Mutation { old, new, .. }] = mutation;
+    Ok(Written {
+        old,
+        new,
+        extra,
+        ticket,
+    })
+}
+
+/// A write's response: the attributes ReturnValues asked for (`out`), with ConsumedCapacity
+/// for `size` bytes when asked.
+fn write_outcome(
+    mut out: Map<String, Json>,
+    table: &Table,
+    capacity: bool,
+    size: usize,
+    ticket: Option<Ticket>,
+) -> Outcome {
+    if capacity {
+        out.insert(
+            "ConsumedCapacity".into(),
+            consumed(table, write_units(size)),
+        );
+    }
+    Outcome {
+        body: Json::Object(out).into(),
+        ticket,
+    }
 }
 
 pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
@@ -49,37 +122,14 @@ pub fn put_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         ));
     }
 
-    let guard = engine.lock_item(&table, &key);
-    let old = engine.get_item(&table, &key)?;
-    if let Some(c) = &cond {
-        if !c.eval(old.as_ref().unwrap_or(&Item::new()))? {
-            return Err(condition_failed(old.as_ref(), return_old));
-        }
-    }
-    let ticket = engine.commit(&[Mutation {
-        table: &table,
-        key,
-        old: old.clone(),
-        new: Some(item),
-        user_identity: None,
-        remote: None,
-    }])?;
-    drop(guard);
-
+    let w = conditional_write(engine, &table, key, cond.as_ref(), return_old, |_| {
+        Ok((Some(item), ()))
+    })?;
     let mut out = Map::new();
     if rv == "ALL_OLD" {
-        put_attributes(&mut out, old.as_ref());
+        put_attributes(&mut out, w.old.as_ref());
     }
-    if capacity {
-        out.insert(
-            "ConsumedCapacity".into(),
-            consumed(&table, write_units(size)),
-        );
-    }
-    Ok(Outcome {
-        body: Json::Object(out).into(),
-        ticket,
-    })
+    Ok(write_outcome(out, &table, capacity, size, w.ticket))
 }
 
 pub fn get_item(engine: &Engine, req: &Request) -> Result<Outcome> {
@@ -176,40 +226,15 @@ pub fn delete_item(engine: &Engine, req: &Request) -> Result<Outcome> {
 
     let table = engine.require_table(&name)?;
     let key = table.key_of_key(&key_item)?;
-    let guard = engine.lock_item(&table, &key);
-    let old = engine.get_item(&table, &key)?;
-    if let Some(c) = &cond {
-        if !c.eval(old.as_ref().unwrap_or(&Item::new()))? {
-            return Err(condition_failed(old.as_ref(), return_old));
-        }
-    }
-    // A delete of a missing item changes nothing (commit records nothing for it) but still
-    // waits for the durability of the state it observed.
-    let ticket = engine.commit(&[Mutation {
-        table: &table,
-        key,
-        old: old.clone(),
-        new: None,
-        user_identity: None,
-        remote: None,
-    }])?;
-    drop(guard);
-
+    let w = conditional_write(engine, &table, key, cond.as_ref(), return_old, |_| {
+        Ok((None, ()))
+    })?;
     let mut out = Map::new();
     if rv == "ALL_OLD" {
-        put_attributes(&mut out, old.as_ref());
+        put_attributes(&mut out, w.old.as_ref());
     }
-    if capacity {
-        let size = old.as_ref().map(item_size).unwrap_or(0);
-        out.insert(
-            "ConsumedCapacity".into(),
-            consumed(&table, write_units(size)),
-        );
-    }
-    Ok(Outcome {
-        body: Json::Object(out).into(),
-        ticket,
-    })
+    let size = w.old.as_ref().map(item_size).unwrap_or(0);
+    Ok(write_outcome(out, &table, capacity, size, w.ticket))
 }
 
 pub fn update_item(engine: &Engine, req: &Request) -> Result<Outcome> {
@@ -250,61 +275,38 @@ pub fn update_item(engine: &Engine, req: &Request) -> Result<Outcome> {
         }
     }
 
-    let guard = engine.lock_item(&table, &key);
-    let old = engine.get_item(&table, &key)?;
-    if let Some(c) = &cond {
-        if !c.eval(old.as_ref().unwrap_or(&Item::new()))? {
-            return Err(condition_failed(old.as_ref(), return_old));
+    let w = conditional_write(engine, &table, key, cond.as_ref(), return_old, |old| {
+        // Without an UpdateExpression the item is created with its key alone.
+        let (new, written) = match &update {
+            Some(u) => {
+                let applied = u.apply_to(old, &key_item)?;
+                (applied.item, Some(applied.written))
+            }
+            None => (Some(old.cloned().unwrap_or_else(|| key_item.clone())), None),
+        };
+        let size = new.as_ref().map(item_size).unwrap_or(0);
+        if size > MAX_ITEM_SIZE {
+            return Err(EngineError::validation(
+                "Item size to update has exceeded the maximum allowed size",
+            ));
         }
-    }
-    // Without an UpdateExpression the item is created with its key alone.
-    let (new, written) = match &update {
-        Some(u) => {
-            let applied = u.apply_to(old.as_ref(), &key_item)?;
-            (applied.item, Some(applied.written))
-        }
-        None => (Some(old.clone().unwrap_or_else(|| key_item.clone())), None),
-    };
-    let size = new.as_ref().map(item_size).unwrap_or(0);
-    if size > MAX_ITEM_SIZE {
-        return Err(EngineError::validation(
-            "Item size to update has exceeded the maximum allowed size",
-        ));
-    }
-    // An update that creates nothing (REMOVE/DELETE on a missing item) commits nothing but
-    // still waits for the durability of the state it observed.
-    let ticket = engine.commit(&[Mutation {
-        table: &table,
-        key,
-        old: old.clone(),
-        new: new.clone(),
-        user_identity: None,
-        remote: None,
-    }])?;
-    drop(guard);
-
+        Ok((new, (written, size)))
+    })?;
+    let (written, size) = &w.extra;
+    let (old, new) = (w.old.as_ref(), w.new.as_ref());
     let mut out = Map::new();
     match (rv.as_str(), &update) {
-        ("ALL_OLD", _) => put_attributes(&mut out, old.as_ref()),
-        ("ALL_NEW", _) => put_attributes(&mut out, new.as_ref()),
+        ("ALL_OLD", _) => put_attributes(&mut out, old),
+        ("ALL_NEW", _) => put_attributes(&mut out, new),
         ("UPDATED_OLD", Some(u)) => {
-            let projected = old.as_ref().map(|i| u.updated_paths().apply(i));
+            let projected = old.map(|i| u.updated_paths().apply(i));
             put_attributes(&mut out, projected.as_ref());
         }
         ("UPDATED_NEW", Some(_)) => {
-            let projected = new.as_ref().zip(written.as_ref()).map(|(i, w)| w.apply(i));
+            let projected = new.zip(written.as_ref()).map(|(i, w)| w.apply(i));
             put_attributes(&mut out, projected.as_ref());
         }
         _ => {}
     }
-    if capacity {
-        out.insert(
-            "ConsumedCapacity".into(),
-            consumed(&table, write_units(size)),
-        );
-    }
-    Ok(Outcome {
-        body: Json::Object(out).into(),
-        ticket,
-    })
+    Ok(write_outcome(out, &table, capacity, *size, w.ticket))
 }

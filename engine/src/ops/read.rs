@@ -144,7 +144,7 @@ fn resolve_index(table: &Table, req: &Request) -> Result<Option<std::sync::Arc<I
             "The table does not have the specified index: {name}"
         ))
     })?;
-    if ix.meta.status == "CREATING" {
+    if ix.meta.status == crate::schema::IndexStatus::Creating {
         return Err(EngineError::validation(format!(
             "Cannot read from backfilling global secondary index: {name}"
         )));
@@ -226,7 +226,7 @@ impl<'a> StartKey<'a> {
                 .item
                 .get(&attr.name)
                 .ok_or_else(|| EngineError::validation(START_INVALID))?;
-            if v.type_name() != attr.ty {
+            if v.type_name() != attr.ty.as_str() {
                 return Err(EngineError::validation(
                     "The provided key element does not match the schema",
                 ));

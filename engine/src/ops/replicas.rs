@@ -102,5 +102,7 @@ pub fn update_replicas(engine: &Engine, name: &str, updates: &Json) -> Result<Js
     meta.replicas_origin = here;
     let table = engine.replace_meta(&table, meta)?;
     tracing::info!(table = %name, replicas = ?table.meta.replicas, "replica set changed");
-    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), "UPDATING")}))
+    Ok(
+        json!({"TableDescription": table.describe(engine.region(), engine.account(), crate::schema::TableStatus::Updating)}),
+    )
 }

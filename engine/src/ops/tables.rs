@@ -6,11 +6,12 @@ use super::table_not_found;
 use crate::catalog::{KeyAttr, SseSpec, StreamEpoch, StreamSpec, TableMeta};
 use crate::clock::{iso8601_label, now_ms, now_secs};
 use crate::error::{EngineError, Result};
+use crate::index::IndexMeta;
 use crate::request::{Request, Violations};
+use crate::schema::{BillingMode, KeyType, ScalarType, SseType, StreamViewType, TableStatus};
 use crate::store::Engine;
 
 const MAX_CAPACITY: i64 = 1_000_000_000_000;
-const VIEW_TYPES: [&str; 4] = ["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"];
 
 /// A stream label: the ISO-8601 time the stream was enabled, as DynamoDB shows it; never equal
 /// to the previous label (a re-enabled stream is a new stream with a new ARN).
@@ -59,8 +60,14 @@ fn check_capacity_bounds(t: &Throughput) -> Result<()> {
     Ok(())
 }
 
+/// What a StreamSpecification asks for.
+enum StreamChange {
+    Enable(StreamViewType),
+    Disable,
+}
+
 /// StreamSpecification of CreateTable (`creating`) or UpdateTable, whose messages differ.
-fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<(bool, Option<String>)>> {
+fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<StreamChange>> {
     let Some(s) = req.object("StreamSpecification")? else {
         return Ok(None);
     };
@@ -72,9 +79,10 @@ fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<(bool, Optio
     v.one_of(
         view.as_deref(),
         "streamSpecification.streamViewType",
-        &VIEW_TYPES,
+        StreamViewType::NAMES,
     );
     v.finish()?;
+    let view = view.as_deref().and_then(StreamViewType::parse);
     let enabled = enabled.unwrap_or(false);
     if enabled && view.is_none() {
         return Err(EngineError::validation(if creating {
@@ -90,7 +98,10 @@ fn read_stream_spec(req: &Request, creating: bool) -> Result<Option<(bool, Optio
             "One or more parameter values were invalid: If stream is being disabled, then UpdateViewType must not be specified"
         }));
     }
-    Ok(Some((enabled, view)))
+    Ok(Some(match (enabled, view) {
+        (true, Some(view)) => StreamChange::Enable(view),
+        _ => StreamChange::Disable,
+    }))
 }
 
 fn read_sse_spec(req: &Request) -> Result<Option<SseSpec>> {
@@ -105,7 +116,7 @@ fn read_sse_spec(req: &Request) -> Result<Option<SseSpec>> {
     v.one_of(
         sse_type.as_deref(),
         "sSESpecification.sSEType",
-        &["AES256", "KMS"],
+        SseType::NAMES,
     );
     v.finish()?;
     if !enabled && (sse_type.is_some() || kms_key.is_some()) {
@@ -115,12 +126,44 @@ fn read_sse_spec(req: &Request) -> Result<Option<SseSpec>> {
     }
     Ok(Some(SseSpec {
         enabled,
-        sse_type: sse_type.unwrap_or_else(|| "KMS".to_owned()),
+        sse_type: sse_type
+            .as_deref()
+            .and_then(SseType::parse)
+            .unwrap_or(SseType::Kms),
         kms_key,
     }))
 }
 
-pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
+/// One AttributeDefinitions member at `path` (`attributeDefinitions.N.member` in CreateTable,
+/// `attributeDefinitions.member` in UpdateTable): its violations go to `v`; the definition
+/// (name, type) when both fields are present and valid.
+fn read_attribute_definition(
+    d: &Json,
+    v: &mut Violations,
+    path: &str,
+) -> Result<Option<(String, ScalarType)>> {
+    let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
+    let (n, t) = (d.str("AttributeName")?, d.str("AttributeType")?);
+    v.not_null(&n, &format!("{path}.attributeName"));
+    if let Some(n) = n {
+        super::indexes::key_name_length(v, n, &format!("{path}.attributeName"));
+    }
+    v.not_null(&t, &format!("{path}.attributeType"));
+    v.one_of(t, &format!("{path}.attributeType"), ScalarType::NAMES);
+    Ok(n.zip(t.and_then(ScalarType::parse))
+        .map(|(n, t)| (n.to_owned(), t)))
+}
+
+/// CreateTable's request fields checked for constraint violations, all reported together.
+struct CreateRequest {
+    name: String,
+    pay_per_request: bool,
+    throughput: Option<Throughput>,
+    attr_defs: Vec<(String, ScalarType)>,
+    key_elems: Vec<(String, KeyType)>,
+}
+
+fn read_create_request(req: &Request) -> Result<CreateRequest> {
     let mut v = Violations::new();
     let name = req.str("TableName")?;
     let defs = req.array("AttributeDefinitions")?;
@@ -145,86 +188,51 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
             );
         }
     }
-    v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
+    v.one_of(billing, "billingMode", BillingMode::NAMES);
     let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
-    let mut attr_defs: Vec<(String, String)> = Vec::new();
+    let mut attr_defs = Vec::new();
     for (i, d) in defs.into_iter().flatten().enumerate() {
-        let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
-        let n = d.str("AttributeName")?;
-        let t = d.str("AttributeType")?;
-        v.not_null(
-            &n,
-            &format!("attributeDefinitions.{}.member.attributeName", i + 1),
-        );
-        if let Some(n) = n {
-            super::indexes::key_name_length(
-                &mut v,
-                n,
-                &format!("attributeDefinitions.{}.member.attributeName", i + 1),
-            );
-        }
-        v.not_null(
-            &t,
-            &format!("attributeDefinitions.{}.member.attributeType", i + 1),
-        );
-        v.one_of(
-            t,
-            &format!("attributeDefinitions.{}.member.attributeType", i + 1),
-            &["B", "N", "S"],
-        );
-        if let (Some(n), Some(t)) = (n, t) {
-            attr_defs.push((n.to_owned(), t.to_owned()));
-        }
+        let path = format!("attributeDefinitions.{}.member", i + 1);
+        attr_defs.extend(read_attribute_definition(d, &mut v, &path)?);
     }
-    let mut key_elems: Vec<(String, String)> = Vec::new();
+    let mut key_elems = Vec::new();
     for (i, k) in schema.into_iter().flatten().enumerate() {
-        let k = Request::from_map(k.as_object().cloned().unwrap_or_default());
-        let n = k.str("AttributeName")?;
-        let t = k.str("KeyType")?;
-        v.not_null(&n, &format!("keySchema.{}.member.attributeName", i + 1));
-        if let Some(n) = n {
-            super::indexes::key_name_length(
-                &mut v,
-                n,
-                &format!("keySchema.{}.member.attributeName", i + 1),
-            );
-        }
-        v.not_null(&t, &format!("keySchema.{}.member.keyType", i + 1));
-        v.one_of(
-            t,
-            &format!("keySchema.{}.member.keyType", i + 1),
-            &["HASH", "RANGE"],
-        );
-        if let (Some(n), Some(t)) = (n, t) {
-            key_elems.push((n.to_owned(), t.to_owned()));
-        }
+        let path = format!("keySchema.{}.member", i + 1);
+        key_elems.extend(super::indexes::read_key_element(k, &mut v, &path)?);
     }
     v.finish()?;
-    let name = name.unwrap_or_default().to_owned();
+    Ok(CreateRequest {
+        name: name.unwrap_or_default().to_owned(),
+        pay_per_request: billing.and_then(BillingMode::parse) == Some(BillingMode::PayPerRequest),
+        throughput,
+        attr_defs,
+        key_elems,
+    })
+}
 
-    let pay_per_request = billing == Some("PAY_PER_REQUEST");
-    if pay_per_request && throughput.is_some() {
-        return Err(EngineError::validation(
+/// CreateTable's billing mode against its ProvisionedThroughput.
+fn check_create_billing(pay_per_request: bool, throughput: Option<&Throughput>) -> Result<()> {
+    match (pay_per_request, throughput) {
+        (true, Some(_)) => Err(EngineError::validation(
             "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
-        ));
+        )),
+        (true, None) => Ok(()),
+        (false, Some(t)) => check_capacity_bounds(t),
+        (false, None) => Err(EngineError::validation(
+            "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
+        )),
     }
-    if !pay_per_request {
-        match &throughput {
-            Some(t) => check_capacity_bounds(t)?,
-            None => {
-                return Err(EngineError::validation(
-                    "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED",
-                ))
-            }
-        }
-    }
+}
 
+/// The table's KeySchema against its AttributeDefinitions: the hash key and range key typed.
+fn table_keys(
+    attr_defs: &[(String, ScalarType)],
+    key_elems: &[(String, KeyType)],
+) -> Result<(KeyAttr, Option<KeyAttr>)> {
     let def_names: Vec<&str> = attr_defs.iter().map(|(n, _)| n.as_str()).collect();
     let key_names: Vec<&str> = key_elems.iter().map(|(n, _)| n.as_str()).collect();
     if key_names.len() > def_names.len() {
-        return Err(EngineError::validation(
-            "Invalid KeySchema: Some index key attribute have no definition",
-        ));
+        return Err(no_definition());
     }
     if key_names.iter().any(|k| !def_names.contains(k)) {
         return Err(EngineError::validation(format!(
@@ -238,12 +246,16 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
             "Both the Hash Key and the Range Key element in the KeySchema have the same name",
         ));
     }
-    if key_elems[0].1 != "HASH" {
+    let Some((hash_name, hash_type)) = key_elems.first() else {
+        // Unreachable: an empty KeySchema is a constraint violation reported before.
+        return Err(no_definition());
+    };
+    if *hash_type != KeyType::Hash {
         return Err(EngineError::validation(
             "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
         ));
     }
-    if key_elems.len() == 2 && key_elems[1].1 != "RANGE" {
+    if key_elems.len() == 2 && key_elems[1].1 != KeyType::Range {
         return Err(EngineError::validation(
             "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
         ));
@@ -255,92 +267,127 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
             )));
         }
     }
-    let ty_of = |n: &str| {
-        attr_defs
+    // Every key attribute has a definition (checked above).
+    let key_attr = |n: &String| -> Result<KeyAttr> {
+        let (_, ty) = attr_defs
             .iter()
             .find(|(m, _)| m == n)
-            .map(|(_, t)| t.clone())
-            .unwrap_or_default()
+            .ok_or_else(no_definition)?;
+        Ok(KeyAttr {
+            name: n.clone(),
+            ty: *ty,
+        })
     };
-    let hash_key = KeyAttr {
-        name: key_elems[0].0.clone(),
-        ty: ty_of(&key_elems[0].0),
-    };
-    let range_key = key_elems.get(1).map(|(n, _)| KeyAttr {
-        name: n.clone(),
-        ty: ty_of(n),
-    });
-    let indexes = super::indexes::read_create(
-        req,
-        &attr_defs,
-        &hash_key,
-        range_key.as_ref(),
-        pay_per_request,
-    )?;
-    let used = super::indexes::key_names(&hash_key, range_key.as_ref(), &indexes);
-    if used.len() != attr_defs.len() {
-        return Err(EngineError::validation(if indexes.is_empty() {
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions".to_owned()
-        } else {
-            format!(
-                "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
-                attr_defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-                used.join(", ")
-            )
-        }));
-    }
+    let range_key = key_elems.get(1).map(|(n, _)| key_attr(n)).transpose()?;
+    Ok((key_attr(hash_name)?, range_key))
+}
 
-    let stream = read_stream_spec(req, true)?.map(|(enabled, view)| StreamSpec {
-        enabled,
-        label: enabled.then(|| stream_label(None)),
-        view_type: view,
+fn no_definition() -> EngineError {
+    EngineError::validation("Invalid KeySchema: Some index key attribute have no definition")
+}
+
+/// Every AttributeDefinition is used by a key of the table or of one of its indexes.
+fn check_definitions_used(
+    attr_defs: &[(String, ScalarType)],
+    hash_key: &KeyAttr,
+    range_key: Option<&KeyAttr>,
+    indexes: &[IndexMeta],
+) -> Result<()> {
+    let used = super::indexes::key_names(hash_key, range_key, indexes);
+    if used.len() == attr_defs.len() {
+        return Ok(());
+    }
+    Err(EngineError::validation(if indexes.is_empty() {
+        "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions".to_owned()
+    } else {
+        format!(
+            "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+            attr_defs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+            used.join(", ")
+        )
+    }))
+}
+
+/// CreateTable's StreamSpecification: the stream and, when enabled, its first epoch.
+fn create_stream(engine: &Engine, req: &Request) -> Result<(Option<StreamSpec>, Vec<StreamEpoch>)> {
+    let stream = read_stream_spec(req, true)?.map(|change| match change {
+        StreamChange::Enable(view) => StreamSpec {
+            enabled: true,
+            label: Some(stream_label(None)),
+            view_type: Some(view),
+        },
+        StreamChange::Disable => StreamSpec {
+            enabled: false,
+            label: None,
+            view_type: None,
+        },
     });
     let streams: Vec<StreamEpoch> = stream
         .iter()
         .filter_map(|s| {
             Some(StreamEpoch {
                 label: s.label.clone()?,
-                view_type: s.view_type.clone()?,
+                view_type: s.view_type?,
                 start_seq: engine.log().next_seq(),
                 end_seq: None,
                 created_at: now_secs(),
             })
         })
         .collect();
-    let sse = read_sse_spec(req)?;
-    let table_class = req.str("TableClass")?.unwrap_or("STANDARD").to_owned();
+    Ok((stream, streams))
+}
+
+/// TableClass of CreateTable or UpdateTable.
+fn check_table_class(class: &str) -> Result<()> {
     let mut v = Violations::new();
     v.one_of(
-        Some(&table_class),
+        Some(class),
         "tableClass",
         &["STANDARD", "STANDARD_INFREQUENT_ACCESS"],
     );
-    v.finish()?;
+    v.finish()
+}
+
+pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
+    let c = read_create_request(req)?;
+    check_create_billing(c.pay_per_request, c.throughput.as_ref())?;
+    let (hash_key, range_key) = table_keys(&c.attr_defs, &c.key_elems)?;
+    let indexes = super::indexes::read_create(
+        req,
+        &c.attr_defs,
+        &hash_key,
+        range_key.as_ref(),
+        c.pay_per_request,
+    )?;
+    check_definitions_used(&c.attr_defs, &hash_key, range_key.as_ref(), &indexes)?;
+    let (stream, streams) = create_stream(engine, req)?;
+    let sse = read_sse_spec(req)?;
+    let table_class = req.str("TableClass")?.unwrap_or("STANDARD").to_owned();
+    check_table_class(&table_class)?;
     let tags = read_tags(req)?;
 
     let now = now_secs();
-    let (read, write) = match (&throughput, pay_per_request) {
+    let (read, write) = match (&c.throughput, c.pay_per_request) {
         (Some(t), false) => (t.read.unwrap_or(0) as u64, t.write.unwrap_or(0) as u64),
         _ => (0, 0),
     };
     let meta = TableMeta {
-        name: name.clone(),
+        name: c.name.clone(),
         id: 0,
         hash_key,
         range_key,
-        attribute_definitions: attr_defs,
-        billing_mode: if pay_per_request {
-            "PAY_PER_REQUEST"
+        attribute_definitions: c.attr_defs,
+        billing_mode: if c.pay_per_request {
+            BillingMode::PayPerRequest
         } else {
-            "PROVISIONED"
-        }
-        .to_owned(),
+            BillingMode::Provisioned
+        },
         read_capacity: read,
         write_capacity: write,
         last_increase: None,
         last_decrease: None,
         decreases_today: 0,
-        pay_per_request_since: pay_per_request.then_some(now),
+        pay_per_request_since: c.pay_per_request.then_some(now),
         stream,
         streams,
         sse,
@@ -355,6 +402,12 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
         replicas_origin: String::new(),
         global_since: 0,
     };
+    insert_new_table(engine, meta)
+}
+
+/// Persists a new table, unless one of its name exists.
+fn insert_new_table(engine: &Engine, meta: TableMeta) -> Result<Json> {
+    let name = meta.name.clone();
     let _ddl = engine.ddl_lock();
     if engine.table(&name).is_some() {
         return Err(EngineError::ResourceInUse(format!(
@@ -363,7 +416,9 @@ pub fn create_table(engine: &Engine, req: &Request) -> Result<Json> {
     }
     let table = engine.insert_table(meta)?;
     tracing::info!(table = %name, "created table");
-    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), "CREATING")}))
+    Ok(
+        json!({"TableDescription": table.describe(engine.region(), engine.account(), TableStatus::Creating)}),
+    )
 }
 
 /// CreateTable's Tags, with TagResource's rules.
@@ -386,7 +441,7 @@ pub(crate) fn table_name(req: &Request) -> Result<String> {
 pub fn describe_table(engine: &Engine, req: &Request) -> Result<Json> {
     let name = table_name(req)?;
     let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
-    Ok(json!({"Table": table.describe(engine.region(), engine.account(), "ACTIVE")}))
+    Ok(json!({"Table": table.describe(engine.region(), engine.account(), TableStatus::Active)}))
 }
 
 pub fn list_tables(engine: &Engine, req: &Request) -> Result<Json> {
@@ -425,7 +480,7 @@ pub fn delete_table(engine: &Engine, req: &Request) -> Result<Json> {
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {name}"
         )));
     }
-    let mut desc = table.describe(engine.region(), engine.account(), "DELETING");
+    let mut desc = table.describe(engine.region(), engine.account(), TableStatus::Deleting);
     // DeleteTable's description leaves out the schema: no KeySchema, AttributeDefinitions,
     // CreationDateTime or index list.
     if let Some(d) = desc.as_object_mut() {
@@ -444,172 +499,212 @@ pub fn delete_table(engine: &Engine, req: &Request) -> Result<Json> {
     Ok(json!({"TableDescription": desc}))
 }
 
-pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
+/// UpdateTable's changes as the request states them.
+struct UpdateRequest<'r> {
+    name: String,
+    billing: Option<BillingMode>,
+    throughput: Option<Throughput>,
+    stream: Option<StreamChange>,
+    sse: Option<SseSpec>,
+    protection: Option<bool>,
+    table_class: Option<&'r str>,
+    gsi_updates: Option<&'r Vec<Json>>,
+}
+
+fn read_update_request(req: &Request) -> Result<UpdateRequest<'_>> {
     let name = table_name(req)?;
     let billing = req.str("BillingMode")?;
     let mut v = Violations::new();
-    v.one_of(billing, "billingMode", &["PROVISIONED", "PAY_PER_REQUEST"]);
+    v.one_of(billing, "billingMode", BillingMode::NAMES);
     let throughput = read_throughput(req, &mut v, "provisionedThroughput")?;
     v.finish()?;
-    let stream = read_stream_spec(req, false)?;
-    let sse = read_sse_spec(req)?;
-    let protection = req.bool("DeletionProtectionEnabled")?;
-    let table_class = req.str("TableClass")?;
-    let gsi_updates = req.array("GlobalSecondaryIndexUpdates")?;
-    let other_updates = gsi_updates.is_some() || req.raw("ReplicaUpdates").is_some();
-    if billing.is_none()
-        && throughput.is_none()
-        && stream.is_none()
-        && sse.is_none()
-        && protection.is_none()
-        && table_class.is_none()
-        && !other_updates
+    Ok(UpdateRequest {
+        name,
+        billing: billing.and_then(BillingMode::parse),
+        throughput,
+        stream: read_stream_spec(req, false)?,
+        sse: read_sse_spec(req)?,
+        protection: req.bool("DeletionProtectionEnabled")?,
+        table_class: req.str("TableClass")?,
+        gsi_updates: req.array("GlobalSecondaryIndexUpdates")?,
+    })
+}
+
+/// UpdateTable's AttributeDefinitions (for new indexes), each member checked on its own.
+fn read_update_definitions(req: &Request) -> Result<Vec<(String, ScalarType)>> {
+    let mut defs = Vec::new();
+    for d in req.array("AttributeDefinitions")?.into_iter().flatten() {
+        let mut v = Violations::new();
+        let def = read_attribute_definition(d, &mut v, "attributeDefinitions.member")?;
+        v.finish()?;
+        defs.extend(def);
+    }
+    Ok(defs)
+}
+
+pub fn update_table(engine: &Engine, req: &Request) -> Result<Json> {
+    let u = read_update_request(req)?;
+    let replica_updates = req.raw("ReplicaUpdates");
+    if u.billing.is_none()
+        && u.throughput.is_none()
+        && u.stream.is_none()
+        && u.sse.is_none()
+        && u.protection.is_none()
+        && u.table_class.is_none()
+        && u.gsi_updates.is_none()
+        && replica_updates.is_none()
     {
         return Err(EngineError::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
     }
-    if let Some(updates) = req.raw("ReplicaUpdates") {
-        if gsi_updates.is_some() || billing.is_some() || throughput.is_some() || stream.is_some() {
+    if let Some(updates) = replica_updates {
+        if u.gsi_updates.is_some()
+            || u.billing.is_some()
+            || u.throughput.is_some()
+            || u.stream.is_some()
+        {
             return Err(EngineError::validation(
                 "ReplicaUpdates cannot be combined with other updates of the table in one request",
             ));
         }
-        return super::replicas::update_replicas(engine, &name, updates);
+        return super::replicas::update_replicas(engine, &u.name, updates);
     }
-    let mut new_defs = Vec::new();
-    for d in req.array("AttributeDefinitions")?.into_iter().flatten() {
-        let d = Request::from_map(d.as_object().cloned().unwrap_or_default());
-        let (n, t) = (d.str("AttributeName")?, d.str("AttributeType")?);
-        let mut v = Violations::new();
-        v.not_null(&n, "attributeDefinitions.member.attributeName");
-        if let Some(n) = n {
-            super::indexes::key_name_length(&mut v, n, "attributeDefinitions.member.attributeName");
-        }
-        v.not_null(&t, "attributeDefinitions.member.attributeType");
-        v.one_of(
-            t,
-            "attributeDefinitions.member.attributeType",
-            &["B", "N", "S"],
-        );
-        v.finish()?;
-        new_defs.push((
-            n.unwrap_or_default().to_owned(),
-            t.unwrap_or_default().to_owned(),
-        ));
-    }
+    let new_defs = read_update_definitions(req)?;
 
     let _ddl = engine.ddl_lock();
-    let table = engine.table(&name).ok_or_else(|| table_not_found(&name))?;
+    let table = engine
+        .table(&u.name)
+        .ok_or_else(|| table_not_found(&u.name))?;
     let mut meta = table.meta.clone();
+    let mut updating = update_billing(&mut meta, u.billing, u.throughput.as_ref())?;
+    if let Some(change) = u.stream {
+        update_stream(engine, &mut meta, change)?;
+        updating = true;
+    }
+    if let Some(sse) = u.sse {
+        meta.sse = Some(sse);
+        updating = true;
+    }
+    if let Some(p) = u.protection {
+        meta.deletion_protection = p;
+    }
+    if let Some(c) = u.table_class {
+        check_table_class(c)?;
+        meta.table_class = c.to_owned();
+    }
+    if let Some(updates) = u.gsi_updates {
+        super::indexes::apply_updates(&mut meta, updates, &new_defs)?;
+        updating = true;
+    }
+    let table = engine.replace_meta(&table, meta)?;
+    let status = if updating {
+        TableStatus::Updating
+    } else {
+        TableStatus::Active
+    };
+    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), status)}))
+}
+
+/// UpdateTable's BillingMode and ProvisionedThroughput applied to `meta`; whether they changed
+/// anything (the table is then UPDATING).
+fn update_billing(
+    meta: &mut TableMeta,
+    billing: Option<BillingMode>,
+    throughput: Option<&Throughput>,
+) -> Result<bool> {
     let now = now_secs();
-    let mut status = "ACTIVE";
-    let new_mode = billing.unwrap_or(&meta.billing_mode).to_owned();
-    if new_mode == "PAY_PER_REQUEST" {
+    let new_mode = billing.unwrap_or(meta.billing_mode);
+    if new_mode == BillingMode::PayPerRequest {
         if throughput.is_some() {
             return Err(EngineError::validation(
                 "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
             ));
         }
-        if meta.billing_mode != "PAY_PER_REQUEST" {
-            meta.billing_mode = new_mode;
-            meta.read_capacity = 0;
-            meta.write_capacity = 0;
-            meta.pay_per_request_since = Some(now);
-            status = "UPDATING";
+        if meta.billing_mode == BillingMode::PayPerRequest {
+            return Ok(false);
         }
-    } else {
-        let switching = meta.billing_mode != "PROVISIONED";
-        match &throughput {
-            Some(t) => {
-                check_capacity_bounds(t)?;
-                let (r, w) = (t.read.unwrap_or(0) as u64, t.write.unwrap_or(0) as u64);
-                if !switching && r == meta.read_capacity && w == meta.write_capacity {
-                    return Err(EngineError::validation(
-                        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: "
-                            .to_owned()
-                            + &format!("{r}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {w}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."),
-                    ));
-                }
-                if r > meta.read_capacity || w > meta.write_capacity {
-                    meta.last_increase = Some(now);
-                }
-                if r < meta.read_capacity || w < meta.write_capacity {
-                    meta.last_decrease = Some(now);
-                    meta.decreases_today += 1;
-                }
-                meta.read_capacity = r;
-                meta.write_capacity = w;
-                meta.billing_mode = "PROVISIONED".to_owned();
-                status = "UPDATING";
-            }
-            None if switching => {
-                return Err(EngineError::validation(
-                    "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
-                ))
-            }
-            None => {}
-        }
+        meta.billing_mode = new_mode;
+        meta.read_capacity = 0;
+        meta.write_capacity = 0;
+        meta.pay_per_request_since = Some(now);
+        return Ok(true);
     }
-    if let Some((enabled, view)) = stream {
-        let currently = meta.stream.as_ref().is_some_and(|s| s.enabled);
-        if enabled && currently {
-            return Err(EngineError::validation(format!(
-                "Table already has an enabled stream: TableName: {}",
-                table.meta.name
-            )));
+    let switching = meta.billing_mode != BillingMode::Provisioned;
+    let Some(t) = throughput else {
+        if switching {
+            return Err(EngineError::validation(
+                "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+            ));
         }
-        if !enabled && !currently {
-            return Err(EngineError::validation(format!(
-                "Table has no stream to disable: TableName: {}",
-                table.meta.name
-            )));
-        }
-        let previous = meta.stream.as_ref().and_then(|s| s.label.clone());
-        let label = if enabled {
+        return Ok(false);
+    };
+    check_capacity_bounds(t)?;
+    let (r, w) = (t.read.unwrap_or(0) as u64, t.write.unwrap_or(0) as u64);
+    if !switching && r == meta.read_capacity && w == meta.write_capacity {
+        return Err(EngineError::validation(
+            "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: "
+                .to_owned()
+                + &format!("{r}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {w}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."),
+        ));
+    }
+    if r > meta.read_capacity || w > meta.write_capacity {
+        meta.last_increase = Some(now);
+    }
+    if r < meta.read_capacity || w < meta.write_capacity {
+        meta.last_decrease = Some(now);
+        meta.decreases_today += 1;
+    }
+    meta.read_capacity = r;
+    meta.write_capacity = w;
+    meta.billing_mode = BillingMode::Provisioned;
+    Ok(true)
+}
+
+/// UpdateTable's StreamSpecification applied to `meta`: enabling opens a new stream (a new
+/// label and epoch), disabling closes the current epoch and keeps its label.
+fn update_stream(engine: &Engine, meta: &mut TableMeta, change: StreamChange) -> Result<()> {
+    let enabled = matches!(change, StreamChange::Enable(_));
+    let currently = meta.stream.as_ref().is_some_and(|s| s.enabled);
+    if enabled && currently {
+        return Err(EngineError::validation(format!(
+            "Table already has an enabled stream: TableName: {}",
+            meta.name
+        )));
+    }
+    if !enabled && !currently {
+        return Err(EngineError::validation(format!(
+            "Table has no stream to disable: TableName: {}",
+            meta.name
+        )));
+    }
+    let previous = meta.stream.as_ref().and_then(|s| s.label.clone());
+    meta.stream = Some(match change {
+        StreamChange::Enable(view) => {
             let label = stream_label(previous.as_deref());
             meta.streams.push(StreamEpoch {
                 label: label.clone(),
-                view_type: view.clone().unwrap_or_default(),
+                view_type: view,
                 start_seq: engine.log().next_seq(),
                 end_seq: None,
                 created_at: now_secs(),
             });
-            Some(label)
-        } else {
+            StreamSpec {
+                enabled,
+                label: Some(label),
+                view_type: Some(view),
+            }
+        }
+        StreamChange::Disable => {
             if let Some(last) = meta.streams.last_mut() {
                 last.end_seq.get_or_insert(engine.log().next_seq());
             }
-            previous
-        };
-        meta.stream = Some(StreamSpec {
-            enabled,
-            label,
-            view_type: if enabled { view } else { None },
-        });
-        status = "UPDATING";
-    }
-    if let Some(sse) = sse {
-        meta.sse = Some(sse);
-        status = "UPDATING";
-    }
-    if let Some(p) = protection {
-        meta.deletion_protection = p;
-    }
-    if let Some(c) = table_class {
-        let mut v = Violations::new();
-        v.one_of(
-            Some(c),
-            "tableClass",
-            &["STANDARD", "STANDARD_INFREQUENT_ACCESS"],
-        );
-        v.finish()?;
-        meta.table_class = c.to_owned();
-    }
-    if let Some(updates) = gsi_updates {
-        super::indexes::apply_updates(&mut meta, updates, &new_defs)?;
-        status = "UPDATING";
-    }
-    let table = engine.replace_meta(&table, meta)?;
-    Ok(json!({"TableDescription": table.describe(engine.region(), engine.account(), status)}))
+            StreamSpec {
+                enabled,
+                label: previous,
+                view_type: None,
+            }
+        }
+    });
+    Ok(())
 }

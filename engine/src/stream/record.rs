@@ -10,7 +10,7 @@ use crate::value::{item_size, item_to_json};
 
 /// A log record in the exact JSON shape of DynamoDB Streams, and its size.
 pub fn stream_record(engine: &Engine, s: &Stream, r: &LogRecord) -> (Json, usize) {
-    let view = s.epoch.view_type.as_str();
+    let view = s.epoch.view_type;
     let mut d = Map::new();
     d.insert(
         "ApproximateCreationDateTime".into(),
@@ -18,13 +18,13 @@ pub fn stream_record(engine: &Engine, s: &Stream, r: &LogRecord) -> (Json, usize
     );
     d.insert("Keys".into(), item_to_json(&r.keys));
     let mut size = item_size(&r.keys);
-    if matches!(view, "NEW_IMAGE" | "NEW_AND_OLD_IMAGES") {
+    if view.has_new_image() {
         if let Some(n) = &r.new {
             d.insert("NewImage".into(), item_to_json(n));
             size += item_size(n);
         }
     }
-    if matches!(view, "OLD_IMAGE" | "NEW_AND_OLD_IMAGES") {
+    if view.has_old_image() {
         if let Some(o) = &r.old {
             d.insert("OldImage".into(), item_to_json(o));
             size += item_size(o);
