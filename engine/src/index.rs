@@ -87,6 +87,8 @@ impl From<IndexMeta> for StoredIndexMeta {
     }
 }
 
+// A String error on purpose: serde's `try_from` reports it as the catalog's deserialization
+// error (`serde::de::Error::custom`), the only place it goes.
 impl TryFrom<StoredIndexMeta> for IndexMeta {
     type Error = String;
 
