@@ -16,12 +16,16 @@
 //! The operations themselves (`ops`), their dispatch, the storage layout and the key encoding
 //! are private.
 
+mod aux_keyspace;
 pub mod catalog;
 pub mod clock;
+mod config;
 mod dispatch;
 pub mod durability;
+mod engine_core;
 mod error;
 pub mod expr;
+mod health;
 mod index;
 mod key_schema;
 mod keys;
@@ -40,6 +44,10 @@ mod tx_tokens;
 pub mod value;
 pub mod versions;
 
+/// A keyspace of the engine's database, by name, for the runtime's and replication's state.
+pub use aux_keyspace::AuxKeyspace;
+/// The engine and what it is opened with.
+pub use config::EngineConfig;
 /// How commits reach the disk, and the ticket a write's caller waits on before acknowledging.
 pub use durability::{Durability, Ticket};
 /// The engine's one error type (each variant names its DynamoDB `__type`), and its result.
@@ -50,9 +58,7 @@ pub use number::Number;
 pub use ops::{Body, Outcome};
 /// A request body parsed as DynamoDB parses it (`Request::parse`).
 pub use request::Request;
-/// A keyspace of the engine's database, by name, for the runtime's and replication's state.
-pub use storage::AuxKeyspace;
-/// The engine and what it is opened with.
-pub use store::{Engine, EngineConfig};
+/// The engine.
+pub use store::Engine;
 /// DynamoDB's attribute values and items.
 pub use value::{AttributeValue, Item};

@@ -3,7 +3,7 @@
 //! fjall poisons its database when a journal write, an fsync or a background flush fails:
 //! every later write is refused (`Error::Poisoned`) until the database is opened again, while
 //! reads keep working. The storage monitor thread notices it (a cheap poll, or at once when a
-//! write fails), reports the degraded state ([`Health`]: `Engine::health`, writes refused with
+//! write fails), reports the degraded state ([`Health`](crate::health::Health): `Engine::health`, writes refused with
 //! the reason), and once a probe shows the resource is back (a file can be opened, written and
 //! fsynced in the data directory), reopens the database in place:
 //!
@@ -23,16 +23,15 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
+use crate::engine_core::Core;
 use crate::error::{EngineError, Result};
+use crate::health::Phase;
 use crate::storage::{self, Loaded, Storage};
-use crate::store::Core;
 
 /// How often the monitor checks that the database still takes writes.
 const POLL: Duration = Duration::from_millis(200);
@@ -52,115 +51,6 @@ const LOCK_WARN: Duration = Duration::from_secs(5);
 const PROBE_BYTES: usize = 256 * 1024;
 const PROBE_DESCRIPTORS: usize = 16;
 const PROBE_FILE: &str = ".storage-probe";
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Phase {
-    #[default]
-    Healthy,
-    /// fjall refuses writes; reads still work on the open database.
-    Degraded,
-    /// The database is not open (being reopened, or the last reopen failed).
-    Closed,
-}
-
-#[derive(Default)]
-struct State {
-    phase: Phase,
-    reason: String,
-    /// When writes started failing (ms since the epoch).
-    since_ms: u64,
-}
-
-#[derive(Default)]
-struct Signal {
-    poked: bool,
-    stop: bool,
-}
-
-/// Whether the storage takes writes, and why not; wakes the monitor.
-#[derive(Default)]
-pub(crate) struct Health {
-    /// Whether `state` is not healthy: the write path's check without taking the lock.
-    failing: AtomicBool,
-    state: Mutex<State>,
-    signal: Mutex<Signal>,
-    cond: Condvar,
-}
-
-impl Health {
-    /// `None` while writes succeed; otherwise the reason and since when.
-    pub(crate) fn describe(&self) -> Option<String> {
-        if !self.failing.load(Ordering::Acquire) {
-            return None;
-        }
-        let st = self.state.lock();
-        match st.phase {
-            Phase::Healthy => None,
-            Phase::Degraded => Some(format!(
-                "{} (writes failing since {})",
-                st.reason,
-                crate::clock::iso8601_seconds(st.since_ms)
-            )),
-            Phase::Closed => Some(format!(
-                "{}; reopening the database (writes failing since {})",
-                st.reason,
-                crate::clock::iso8601_seconds(st.since_ms)
-            )),
-        }
-    }
-
-    /// A write failed: the monitor looks at once.
-    pub(crate) fn poke(&self) {
-        self.signal.lock().poked = true;
-        self.cond.notify_all();
-    }
-
-    fn phase(&self) -> Phase {
-        self.state.lock().phase
-    }
-
-    fn enter(&self, phase: Phase, reason: Option<String>) {
-        let mut st = self.state.lock();
-        if st.phase == Phase::Healthy {
-            st.since_ms = crate::clock::now_ms();
-        }
-        st.phase = phase;
-        if let Some(r) = reason {
-            st.reason = r;
-        }
-        self.failing.store(true, Ordering::Release);
-    }
-
-    fn set_reason(&self, reason: String) {
-        self.state.lock().reason = reason;
-    }
-
-    fn heal(&self) {
-        let mut st = self.state.lock();
-        st.phase = Phase::Healthy;
-        st.reason.clear();
-        self.failing.store(false, Ordering::Release);
-    }
-
-    /// Waits for a poke or `timeout`; `false` once the engine stops.
-    fn wait(&self, timeout: Duration) -> bool {
-        let mut signal = self.signal.lock();
-        if !signal.poked && !signal.stop {
-            self.cond.wait_for(&mut signal, timeout);
-        }
-        signal.poked = false;
-        !signal.stop
-    }
-
-    fn stopping(&self) -> bool {
-        self.signal.lock().stop
-    }
-
-    fn stop(&self) {
-        self.signal.lock().stop = true;
-        self.cond.notify_all();
-    }
-}
 
 /// The storage monitor thread (stopped when the engine is dropped).
 pub(crate) struct Monitor {

@@ -14,9 +14,10 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use parking_lot::Mutex;
 
 use crate::catalog::{Table, TableMeta, TableStats};
+use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
 use crate::log::ChangeLog;
-use crate::store::{Core, EngineConfig, Stored};
+use crate::value::{self, Item};
 
 pub(crate) const CATALOG: &str = "catalog";
 pub(crate) const TABLE_PREFIX: &str = "table/";
@@ -50,7 +51,7 @@ impl Storage {
         })
     }
 
-    fn aux(&self, name: &str) -> Result<Keyspace> {
+    pub(crate) fn aux(&self, name: &str) -> Result<Keyspace> {
         let mut aux = self.aux.lock();
         if let Some(ks) = aux.get(name) {
             return Ok(ks.clone());
@@ -177,52 +178,38 @@ fn recount(items: &Keyspace) -> Result<TableStats> {
     Ok(stats)
 }
 
-/// A keyspace kept beside the tables (the trigger runtime's functions, mappings and
-/// checkpoints, the replication state), by name: every call uses the engine's current
-/// database, so holders keep working when the engine reopens it, and never hold it open.
-/// Writes fail while the storage is degraded.
-pub struct AuxKeyspace {
-    name: String,
-    core: Arc<Core>,
+/// Stored form of an item: its DynamoDB size (for statistics without decoding) then its JSON.
+pub(crate) fn encode_stored(item: &Item, size: usize) -> Vec<u8> {
+    let json = value::encode_item(item);
+    let mut out = Vec::with_capacity(json.len() + 4);
+    out.extend_from_slice(&(size as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out
 }
 
-impl AuxKeyspace {
-    pub(crate) fn new(name: &str, core: Arc<Core>) -> Result<AuxKeyspace> {
-        core.storage()?.aux(name)?;
-        Ok(AuxKeyspace {
-            name: name.to_owned(),
-            core,
-        })
+/// A stored item value, not yet decoded: reads that return whole items splice its JSON.
+pub struct Stored(fjall::Slice);
+
+impl Stored {
+    pub fn new(bytes: fjall::Slice) -> Result<Stored> {
+        if bytes.len() < 4 {
+            return Err(EngineError::Internal("corrupt stored item".into()));
+        }
+        Ok(Stored(bytes))
     }
 
-    fn current(&self) -> Result<Keyspace> {
-        self.core.storage()?.aux(&self.name)
+    /// The item's DynamoDB size in bytes.
+    pub fn size(&self) -> usize {
+        let b = &self.0;
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
     }
 
-    fn writable(&self) -> Result<Keyspace> {
-        self.core.writable()?.aux(&self.name)
+    /// The item's wire JSON (`{"attr":{"S":"..."},...}`).
+    pub fn json(&self) -> &[u8] {
+        &self.0[4..]
     }
 
-    pub fn get<K: AsRef<[u8]>>(&self, key: K) -> Result<Option<fjall::Slice>> {
-        Ok(self.current()?.get(key)?)
-    }
-
-    pub fn insert<K: Into<fjall::UserKey>, V: Into<fjall::UserValue>>(
-        &self,
-        key: K,
-        value: V,
-    ) -> Result<()> {
-        let result = self.writable()?.insert(key, value);
-        self.core.observe(result)
-    }
-
-    pub fn remove<K: Into<fjall::UserKey>>(&self, key: K) -> Result<()> {
-        let result = self.writable()?.remove(key);
-        self.core.observe(result)
-    }
-
-    /// The entries whose key starts with `prefix`, in key order.
-    pub fn prefix<K: AsRef<[u8]>>(&self, prefix: K) -> Result<fjall::Iter> {
-        Ok(self.current()?.prefix(prefix))
+    pub fn decode(&self) -> Result<Item> {
+        value::decode_item(self.json())
     }
 }

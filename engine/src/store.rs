@@ -6,42 +6,33 @@
 //! - keyspace `t<id>` per table: storage key (see `keys`) → `u32 size ‖ item JSON`.
 //!
 //! Every change to items goes through [`Engine::commit`], which writes one fjall batch.
-//! Everything that refers to the database lives in [`Core`], shared with the storage monitor
-//! (`recovery.rs`), which replaces the database when fjall poisoned it.
+//! Everything that refers to the database lives in [`Core`] (`engine_core.rs`), shared with
+//! the storage monitor (`recovery.rs`), which replaces the database when fjall poisoned it.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use fjall::{Keyspace, KeyspaceCreateOptions};
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
+use crate::aux_keyspace::AuxKeyspace;
 use crate::catalog::{Table, TableMeta, TableStats};
-use crate::durability::{DatabaseSource, Durability, Syncer, Ticket};
+use crate::config::EngineConfig;
+use crate::durability::{DatabaseSource, Syncer, Ticket};
+use crate::engine_core::Core;
 use crate::error::{EngineError, Result};
+use crate::health::Health;
 use crate::keys;
-use crate::log::{Change, ChangeLog, LogConfig, Trimmer};
-use crate::recovery::{Health, Monitor};
+use crate::log::{Change, ChangeLog, Trimmer};
+use crate::recovery::Monitor;
 use crate::storage::{
-    item_keyspace_options, items_keyspace, open_indexes, AuxKeyspace, Storage, NEXT_ID,
+    encode_stored, item_keyspace_options, items_keyspace, open_indexes, Storage, Stored, NEXT_ID,
     TABLE_PREFIX,
 };
 use crate::value::{self, Item};
 
 const LOCK_STRIPES: usize = 1024;
-
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    pub data_dir: PathBuf,
-    pub region: String,
-    /// The account id shown in ARNs.
-    pub account_id: String,
-    pub durability: Durability,
-    pub log: LogConfig,
-    /// Table files fjall keeps open (its descriptor cache); `None`: fjall's default.
-    pub max_cached_files: Option<usize>,
-}
 
 /// One change to one item, as the write path records it.
 pub struct Mutation<'a> {
@@ -54,58 +45,6 @@ pub struct Mutation<'a> {
     pub user_identity: Option<serde_json::Value>,
     /// Set for a change replicated from another region: its clock and origin.
     pub remote: Option<crate::versions::Remote>,
-}
-
-/// The engine's state that refers to the database, shared with the storage monitor thread
-/// (which rebuilds it when it reopens the database) and with [`AuxKeyspace`]s.
-pub(crate) struct Core {
-    /// The open database; `None` while it is being reopened.
-    pub(crate) current: Arc<RwLock<Option<Arc<Storage>>>>,
-    pub(crate) tables: RwLock<HashMap<String, Arc<Table>>>,
-    pub(crate) next_id: AtomicU64,
-    /// Serializes control-plane changes (create, update, delete table).
-    pub(crate) ddl: Mutex<()>,
-    /// Held shared by every operation (see [`Engine::operation`]); a reopen holds it
-    /// exclusively while it lets go of the tables, so an operation never finds a table
-    /// missing because the database is being reopened.
-    pub(crate) gate: RwLock<()>,
-    /// Set while a reopen waits for the operations in flight: new ones are refused.
-    pub(crate) closing: AtomicBool,
-    pub(crate) syncer: Syncer,
-    pub(crate) log: Arc<ChangeLog>,
-    pub(crate) health: Health,
-    pub(crate) config: EngineConfig,
-}
-
-impl Core {
-    /// The open database, for reads (they keep working while writes are refused).
-    pub(crate) fn storage(&self) -> Result<Arc<Storage>> {
-        self.current.read().clone().ok_or_else(|| {
-            EngineError::Unavailable(format!(
-                "The storage is being reopened after a failure ({}); retry shortly",
-                self.health.describe().unwrap_or_default()
-            ))
-        })
-    }
-
-    /// The open database, for writes: refused while the storage is degraded.
-    pub(crate) fn writable(&self) -> Result<Arc<Storage>> {
-        if let Some(why) = self.health.describe() {
-            return Err(EngineError::Unavailable(format!(
-                "The storage cannot take writes now: {why}. It recovers by itself once the resource is back; retry later"
-            )));
-        }
-        self.storage()
-    }
-
-    /// Passes a storage write's outcome on, waking the storage monitor on a failure (it checks
-    /// whether fjall poisoned the database and reports the degraded state at once).
-    pub(crate) fn observe<T>(&self, result: fjall::Result<T>) -> Result<T> {
-        result.map_err(|e| {
-            self.health.poke();
-            EngineError::Storage(e)
-        })
-    }
 }
 
 pub struct Engine {
@@ -525,42 +464,6 @@ impl Engine {
 fn meta_bytes(meta: &TableMeta) -> Result<Vec<u8>> {
     serde_json::to_vec(meta)
         .map_err(|e| EngineError::Internal(format!("cannot encode table metadata: {e}")))
-}
-
-/// Stored form of an item: its DynamoDB size (for statistics without decoding) then its JSON.
-pub(crate) fn encode_stored(item: &Item, size: usize) -> Vec<u8> {
-    let json = value::encode_item(item);
-    let mut out = Vec::with_capacity(json.len() + 4);
-    out.extend_from_slice(&(size as u32).to_be_bytes());
-    out.extend_from_slice(&json);
-    out
-}
-
-/// A stored item value, not yet decoded: reads that return whole items splice its JSON.
-pub struct Stored(fjall::Slice);
-
-impl Stored {
-    pub fn new(bytes: fjall::Slice) -> Result<Stored> {
-        if bytes.len() < 4 {
-            return Err(EngineError::Internal("corrupt stored item".into()));
-        }
-        Ok(Stored(bytes))
-    }
-
-    /// The item's DynamoDB size in bytes.
-    pub fn size(&self) -> usize {
-        let b = &self.0;
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-    }
-
-    /// The item's wire JSON (`{"attr":{"S":"..."},...}`).
-    pub fn json(&self) -> &[u8] {
-        &self.0[4..]
-    }
-
-    pub fn decode(&self) -> Result<Item> {
-        value::decode_item(self.json())
-    }
 }
 
 impl Engine {

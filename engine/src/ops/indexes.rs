@@ -9,7 +9,8 @@ use crate::error::{EngineError, Result};
 use crate::index::IndexMeta;
 use crate::request::{Request, Violations};
 use crate::schema::{BillingMode, IndexStatus, KeyType, ProjectionType, ScalarType};
-use crate::store::{encode_stored, Engine};
+use crate::storage::encode_stored;
+use crate::store::Engine;
 use crate::value;
 
 const MAX_GSIS: usize = 20;

@@ -11,7 +11,8 @@ use crate::expr::{Condition, ExprInput, ExprKind, KeyCondition, Projection, Sort
 use crate::index::Index;
 use crate::keys;
 use crate::request::{Request, Violations};
-use crate::store::{Engine, Stored};
+use crate::storage::Stored;
+use crate::store::Engine;
 use crate::value::{item_to_json, AttributeValue, Item};
 
 /// A page stops once this much item data was read.

@@ -372,8 +372,8 @@ fn expired(issued_ms: u64, now: u64) -> EngineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EngineConfig;
     use crate::log::LogConfig;
-    use crate::store::EngineConfig;
     use crate::Durability;
 
     fn open(dir: &std::path::Path) -> Engine {

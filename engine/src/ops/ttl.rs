@@ -12,7 +12,8 @@ use super::table_not_found;
 use super::tables::table_name;
 use crate::error::{EngineError, Result};
 use crate::request::{Request, Violations};
-use crate::store::{Engine, Mutation, Stored};
+use crate::storage::Stored;
+use crate::store::{Engine, Mutation};
 use crate::value::AttributeValue;
 
 /// Items whose TTL is older than this are ignored, as DynamoDB does.
