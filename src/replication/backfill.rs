@@ -226,9 +226,13 @@ impl Backfiller {
             items: sent,
         });
         self.publish(message::table_subject(&region), &done).await?;
-        for (r, id) in &targets {
-            self.progress.set_backfill_sent(table_id, r, *id)?;
-        }
+        let (progress, sent_to) = (self.progress.clone(), targets.clone());
+        tokio::task::spawn_blocking(move || {
+            sent_to
+                .iter()
+                .try_for_each(|(r, id)| progress.set_backfill_sent(table_id, r, *id))
+        })
+        .await??;
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(
             table,

@@ -185,7 +185,10 @@ impl Publisher {
                     .map_err(ReplicationError::publish)?
                     .await
                     .map_err(ReplicationError::publish)?;
-                self.progress.set_table_state(&name, meta.replicas_hlc)?;
+                let (progress, table_name, hlc) =
+                    (self.progress.clone(), name.clone(), meta.replicas_hlc);
+                tokio::task::spawn_blocking(move || progress.set_table_state(&table_name, hlc))
+                    .await??;
                 tracing::info!(table = %name, replicas = ?meta.replicas, "replication: replica set sent to the other regions");
             }
             if !backfill::pending(&self.progress, meta, &region)?.is_empty()
