@@ -1,6 +1,6 @@
 //! The DynamoDB JSON 1.0 protocol: answers an operation the engine ran (`super::dispatch`
-//! runs it on the blocking pool), waits for durability, and maps engine errors to DynamoDB's
-//! `__type`s. The only place engine errors become HTTP.
+//! runs it, inline or on the blocking pool), waits for durability, and maps engine errors to
+//! DynamoDB's `__type`s. The only place engine errors become HTTP.
 
 use std::net::SocketAddr;
 
