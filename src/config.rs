@@ -30,6 +30,8 @@ pub struct Config {
     pub functions: FunctionsConfig,
     pub replication: ReplicationConfig,
     pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
 }
 
 /// The top-level keys of [`Config`]: `TRIBUTARY_*` variables are read only under these.
@@ -46,6 +48,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "functions",
     "replication",
     "server",
+    "auth",
+    "tls",
 ];
 
 /// Client connections (`[server]`); see `crate::connections`.
@@ -66,6 +70,62 @@ pub struct ServerConfig {
     pub max_request_memory_mb: u64,
     /// Seconds requests in progress get to finish at shutdown.
     pub shutdown_grace_secs: f64,
+    /// Host header values accepted besides the listen address (see `api/origin.rs`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (CORS) allowed to call the server; `*` for any.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+/// `[auth]`: who may call the server (see `crate::auth`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+/// Whether requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Any credentials are accepted (loopback only, unless `--insecure`).
+    None,
+    /// Requests are verified (SigV4) and authorized by the signer's policy.
+    Sigv4,
+}
+
+/// A principal (`[[auth.users]]`): its keys, account and policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Default: the server's `account_id`.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// An IAM policy document: a file path, or the JSON itself. None: administrator of its
+    /// account.
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// `[tls]`: the API port's certificate and key (PEM files); both empty: plain HTTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsConfig {
+    /// Whether HTTPS is configured.
+    pub fn enabled(&self) -> bool {
+        !self.cert.as_os_str().is_empty() || !self.key.as_os_str().is_empty()
+    }
 }
 
 impl ServerConfig {
@@ -84,6 +144,24 @@ impl ServerConfig {
 pub struct ReplicationConfig {
     /// NATS servers (`nats://host:port`); none: this region replicates nothing.
     pub nats: Vec<String>,
+    /// NATS credentials: user and password, a token, or a `.creds` file; empty: none.
+    #[serde(default)]
+    pub nats_user: String,
+    #[serde(default)]
+    pub nats_password: String,
+    #[serde(default)]
+    pub nats_token: String,
+    #[serde(default)]
+    pub nats_credentials_file: PathBuf,
+    /// TLS to NATS: CA bundle, client certificate and key (PEM), TLS required.
+    #[serde(default)]
+    pub nats_tls_ca_file: PathBuf,
+    #[serde(default)]
+    pub nats_tls_cert_file: PathBuf,
+    #[serde(default)]
+    pub nats_tls_key_file: PathBuf,
+    #[serde(default)]
+    pub nats_tls_required: bool,
     /// The JetStream stream that carries every region's changes.
     pub stream: String,
     /// The other regions (the default replicas of the tables declared below).

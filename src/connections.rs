@@ -48,6 +48,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let registry = Arc::new(Registry::new());
@@ -93,8 +94,29 @@ pub async fn serve(
         let limits = limits.clone();
         let stop = stop_rx.clone();
         let registry = registry.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            serve_connection(stream, router, conn.clone(), &limits, stop, &registry.clock).await;
+            let socket = match tls {
+                None => Socket::Plain(stream),
+                // The handshake is part of the request head: it gets the same time.
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_read_timeout, tls.accept(stream)).await
+                    {
+                        Ok(Ok(s)) => Socket::Tls(Box::new(s)),
+                        Ok(Err(e)) => {
+                            tracing::debug!("TLS handshake failed: {e}");
+                            registry.unregister(conn.id);
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            registry.unregister(conn.id);
+                            return;
+                        }
+                    }
+                }
+            };
+            serve_connection(socket, router, conn.clone(), &limits, stop, &registry.clock).await;
             registry.unregister(conn.id);
             drop(slot);
         });
@@ -123,7 +145,7 @@ pub async fn serve(
 /// One connection: hyper serves it while this task enforces the timeouts, eviction and
 /// graceful shutdown.
 async fn serve_connection(
-    stream: TcpStream,
+    stream: Socket,
     router: Router,
     conn: Arc<Conn>,
     limits: &Limits,
@@ -376,11 +398,67 @@ impl Registry {
 /// and hyper's own answers to oversized heads (431, 414: empty bodies) are replaced by a
 /// DynamoDB-shaped 400.
 struct Tracked {
-    inner: TcpStream,
+    inner: Socket,
     conn: Arc<Conn>,
     clock: Clock,
     /// A replacement answer being written, and how much of it is written.
     replacement: Option<(Vec<u8>, usize)>,
+}
+
+/// A client connection: plain TCP, or TLS over it (`[tls]`).
+enum Socket {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Socket {
+    /// The TCP connection underneath.
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Socket::Plain(s) => s,
+            Socket::Tls(s) => s.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_flush(cx),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 /// The status lines hyper writes for a request head it cannot take.
@@ -453,7 +531,7 @@ impl AsyncWrite for Tracked {
         if HYPER_REFUSALS.iter().any(|line| buf.starts_with(line)) {
             if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 self.replacement = Some((oversized_head_answer(), 0));
-                if let Ok(fd) = std::os::fd::AsFd::as_fd(&self.inner).try_clone_to_owned() {
+                if let Ok(fd) = std::os::fd::AsFd::as_fd(self.inner.tcp()).try_clone_to_owned() {
                     *self.conn.linger.lock() = Some(std::net::TcpStream::from(fd));
                 }
                 // The refusal counts as written; the replacement goes out in its place.

@@ -79,6 +79,14 @@ pub struct ServerArg {
         default_value = "http://127.0.0.1:8000"
     )]
     endpoint: String,
+    /// The region requests are signed for (the server's `region`).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Access key to sign requests with (SigV4), as the AWS CLI reads it; unsigned without.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    access_key_id: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: Option<String>,
 }
 
 /// Why a `tributary function` command failed; the message is what the command prints.
@@ -110,6 +118,8 @@ pub enum CliError {
         endpoint: String,
         source: hyper_util::client::legacy::Error,
     },
+    #[error("cannot sign the request: {0}")]
+    Signing(String),
     /// The server answered with an error (its type and message).
     #[error("{kind}: {message}")]
     Service { kind: String, message: String },
@@ -126,15 +136,67 @@ type Result<T> = std::result::Result<T, CliError>;
 
 struct Api {
     endpoint: String,
+    region: String,
+    credentials: Option<aws_credential_types::Credentials>,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
 impl Api {
     fn new(server: &ServerArg) -> Api {
+        let credentials = match (&server.access_key_id, &server.secret_access_key) {
+            (Some(id), Some(secret)) => Some(aws_credential_types::Credentials::new(
+                id.clone(),
+                secret.clone(),
+                None,
+                None,
+                "tributary",
+            )),
+            _ => None,
+        };
         Api {
             endpoint: server.endpoint.trim_end_matches('/').to_owned(),
+            region: server.region.clone(),
+            credentials,
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
+    }
+
+    /// Signs a request as the AWS SDKs do (SigV4; `dynamodb` for JSON 1.0 targets, `lambda`
+    /// for the Lambda REST paths), when credentials were given.
+    fn sign(&self, req: &mut http::Request<Full<Bytes>>, body: &[u8], service: &str) -> Result<()> {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let Some(credentials) = &self.credentials else {
+            return Ok(());
+        };
+        let identity = credentials.clone().into();
+        let params: aws_sigv4::http_request::SigningParams =
+            aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region(&self.region)
+                .name(service)
+                .time(std::time::SystemTime::now())
+                .settings(SigningSettings::default())
+                .build()
+                .map_err(|e| CliError::Signing(e.to_string()))?
+                .into();
+        let uri = req.uri().to_string();
+        let headers: Vec<(&str, &str)> = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+            .collect();
+        let signable = SignableRequest::new(
+            req.method().as_str(),
+            uri.as_str(),
+            headers.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| CliError::Signing(e.to_string()))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| CliError::Signing(e.to_string()))?
+            .into_parts();
+        instructions.apply_to_request_http1x(req);
+        Ok(())
     }
 
     /// One request; the JSON response, or the service's error as text.
@@ -155,7 +217,13 @@ impl Api {
                 .header("content-type", "application/x-amz-json-1.0");
         }
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = req.body(Full::new(Bytes::from(bytes)))?;
+        let mut req = req.body(Full::new(Bytes::from(bytes.clone())))?;
+        let service = if target.is_some() {
+            "dynamodb"
+        } else {
+            "lambda"
+        };
+        self.sign(&mut req, bytes.as_bytes(), service)?;
         let resp = self
             .client
             .request(req)

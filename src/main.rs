@@ -1,6 +1,7 @@
 //! `tributary`: one region of a DynamoDB-compatible table service.
 
 mod api;
+mod auth;
 mod config;
 mod connections;
 mod declared_functions;
@@ -8,6 +9,7 @@ mod fd_limit;
 mod function_cli;
 mod replication;
 mod server;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +61,10 @@ struct ServeArgs {
     /// NATS server carrying replication to other regions (repeatable, or comma-separated).
     #[arg(long, value_name = "URL", value_delimiter = ',')]
     nats: Vec<String>,
+    /// Allow `[auth] mode = "none"` on a non-loopback address: anyone who can reach the port
+    /// can then read and change every table and run code.
+    #[arg(long)]
+    insecure: bool,
 }
 
 fn main() -> ExitCode {
@@ -106,7 +112,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(server::serve(config)) {
+            match runtime.block_on(server::serve(config, args.insecure)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

@@ -9,8 +9,9 @@ use tributary_engine::{Engine, EngineConfig, EngineError};
 use tributary_runtime::functions::FunctionError;
 use tributary_runtime::RuntimeError;
 
-use crate::api::{self, auth::AcceptAll, AppState};
-use crate::config::{Config, ServerConfig};
+use crate::api::{self, AppState};
+use crate::auth::{Auth, AuthConfigError};
+use crate::config::{AuthMode, Config, ServerConfig};
 use crate::declared_functions::DeclaredError;
 use crate::replication::declared_tables::DeclaredTablesError;
 use crate::replication::error::ReplicationError;
@@ -44,6 +45,14 @@ pub enum ServeError {
     Replication(#[from] ReplicationError),
     #[error("flush on shutdown failed: {0}")]
     Shutdown(EngineError),
+    #[error("refusing to listen on {0} without authentication: anyone who can reach it could read and change every table and run code. Set [auth] mode = \"sigv4\" with [[auth.users]] (README \"Security\"), listen on 127.0.0.1, or pass --insecure")]
+    Insecure(std::net::SocketAddr),
+    #[error(transparent)]
+    Auth(#[from] AuthConfigError),
+    #[error("[auth] mode = \"sigv4\" needs at least one [[auth.users]]")]
+    NoUsers,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Why the trigger runtime (functions, mappings, declared functions) could not start.
@@ -57,7 +66,14 @@ pub enum TriggerStartError {
     Declared(#[from] DeclaredError),
 }
 
-pub async fn serve(config: Config) -> Result<(), ServeError> {
+pub async fn serve(config: Config, insecure: bool) -> Result<(), ServeError> {
+    let auth = Arc::new(Auth::from_config(
+        &config.auth,
+        &config.region,
+        &config.account_id,
+    )?);
+    check_exposure(&config, &auth, insecure)?;
+    let tls = crate::tls::acceptor(&config.tls)?;
     // First, so that everything started below records into it.
     let metrics = install_metrics();
     let shutdown = shutdown_signal();
@@ -100,8 +116,18 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let functions_engine = engine.clone();
     let function_settings = config.functions.settings();
     let declared = config.functions.deploy.clone();
+    let guard = (auth.mode() == AuthMode::Sigv4).then(|| {
+        Arc::new(crate::auth::RoleGuard {
+            auth: auth.clone(),
+            engine: engine.clone(),
+        }) as Arc<dyn tributary_runtime::CallGuard>
+    });
     let (functions, mappings) = tokio::task::spawn_blocking(move || {
-        let runtime = Arc::new(tributary_runtime::Runtime::new(functions_engine.clone())?);
+        let mut runtime = tributary_runtime::Runtime::new(functions_engine.clone())?;
+        if let Some(guard) = guard {
+            runtime = runtime.with_call_guard(guard);
+        }
+        let runtime = Arc::new(runtime);
         let functions = tributary_runtime::functions::Functions::open(runtime, function_settings)?;
         let mappings = tributary_runtime::mappings::Mappings::open(
             functions.clone(),
@@ -132,17 +158,30 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         replication: replication.is_some(),
         functions,
         mappings,
-        auth: Box::new(AcceptAll),
+        auth: auth.clone(),
+        browser: crate::api::browser::Browser::new(
+            local_addr,
+            &config.server.allowed_hosts,
+            &config.server.cors_origins,
+        ),
         local_addr,
         metrics,
         body_read_timeout: ServerConfig::secs(config.server.body_read_timeout_secs),
         body_budget: crate::api::budget::Budget::new(config.server.max_request_memory_mb),
     });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         region = %config.region,
-        "DynamoDB, DynamoDB Streams and Lambda APIs listening on http://{local_addr} (region {}); metrics at http://{local_addr}/metrics",
+        "DynamoDB, DynamoDB Streams and Lambda APIs listening on {scheme}://{local_addr} (region {}); metrics at {scheme}://{local_addr}/metrics",
         config.region
     );
+    match auth.mode() {
+        AuthMode::None => tracing::info!("authentication: none (any credentials are accepted)"),
+        AuthMode::Sigv4 => tracing::info!(
+            users = auth.users(),
+            "authentication: SigV4 signatures verified, requests authorized by each user's policy"
+        ),
+    }
     spawn_ttl_sweeper(engine.clone(), config.ttl.sweep_interval_secs);
     spawn_index_backfiller(engine.clone());
     let limits = crate::connections::Limits {
@@ -151,12 +190,37 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         idle_timeout: ServerConfig::secs(config.server.idle_timeout_secs),
         shutdown_grace: ServerConfig::secs(config.server.shutdown_grace_secs),
     };
-    crate::connections::serve(listener, api::router(state), limits, shutdown).await;
+    crate::connections::serve(listener, api::router(state), limits, tls, shutdown).await;
     drop(replication);
     tracing::info!("shutting down: flushing data to disk");
     engine.shutdown().map_err(ServeError::Shutdown)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Refuses what would expose the server: no authentication on a non-loopback address
+/// (unless `--insecure`), or authentication without anyone to authenticate.
+fn check_exposure(config: &Config, auth: &Auth, insecure: bool) -> Result<(), ServeError> {
+    match auth.mode() {
+        AuthMode::Sigv4 if auth.users() == 0 => Err(ServeError::NoUsers),
+        AuthMode::None if !config.listen.ip().is_loopback() && !insecure => {
+            Err(ServeError::Insecure(config.listen))
+        }
+        AuthMode::None if !config.listen.ip().is_loopback() => {
+            tracing::warn!(
+                listen = %config.listen,
+                "--insecure: listening without authentication on a non-loopback address; anyone who can reach it can read and change every table and run code"
+            );
+            Ok(())
+        }
+        AuthMode::None if auth.users() > 0 => {
+            tracing::warn!(
+                "[[auth.users]] are declared but [auth] mode is \"none\": they are not checked"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The listening socket, with a backlog deep enough for bursts of connections (those beyond

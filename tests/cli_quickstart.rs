@@ -192,3 +192,90 @@ fn multi_region_example_runs() {
         "{stdout}"
     );
 }
+
+/// The README's Security section, verbatim: the server command runs `config/secure.toml` (on a
+/// free port and its own data directory), and each AWS CLI command of the next block runs with
+/// only the endpoint replaced; a command after `# fails with <Error>` must fail with that
+/// error, every other one must succeed.
+#[test]
+fn readme_security_section_works_with_the_aws_cli() {
+    let cli = aws_cli();
+    let section = README
+        .split("\n## ")
+        .find(|s| s.starts_with("Security"))
+        .expect("README has a Security section");
+    let blocks: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    let serve = blocks
+        .iter()
+        .find(|b| b.contains(" serve "))
+        .expect("a block starts the server");
+    assert_eq!(
+        serve.trim(),
+        "cargo run --release -- serve --config config/secure.toml"
+    );
+    let server = Server::start_with(&["--config", "config/secure.toml"]);
+    let commands = blocks
+        .iter()
+        .find(|b| b.contains("aws dynamodb"))
+        .expect("a block runs the AWS CLI")
+        .replace("\\\n", " ");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut expect_failure: Option<String> = None;
+    let mut exports = Vec::new();
+    let mut ran = 0;
+    for line in commands.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(error) = line.strip_prefix("# fails with ") {
+            expect_failure = Some(error.split(':').next().unwrap_or_default().to_owned());
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("export ") {
+            exports.push(line.to_owned());
+            continue;
+        }
+        assert!(
+            line.contains(&format!("--endpoint-url {README_ENDPOINT}")),
+            "{line}"
+        );
+        let line = line.replace(README_ENDPOINT, &server.endpoint());
+        let script = format!(
+            "aws() {{ timeout 120 \"$AWS_CLI_BIN\" \"$@\"; }}\n{}\n{line}",
+            exports.join("\n")
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("AWS_CLI_BIN", &cli)
+            .env("AWS_PAGER", "")
+            .env("AWS_CONFIG_FILE", dir.path().join("config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.path().join("credentials"),
+            )
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .expect("run bash");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match expect_failure.take() {
+            Some(error) => {
+                assert!(!out.status.success(), "`{line}` should fail");
+                assert!(stderr.contains(&error), "`{line}`: {stderr}");
+            }
+            None => assert!(
+                out.status.success(),
+                "`{line}` failed: {stderr}\nserver log:\n{}",
+                server.log_text()
+            ),
+        }
+        ran += 1;
+    }
+    assert!(ran >= 4, "create, put, and two refusals at least");
+}

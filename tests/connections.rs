@@ -45,7 +45,8 @@ fn closed_after(s: &mut TcpStream, within: Duration) -> Option<Duration> {
 
 /// One keep-alive GET / on `s`, returning the status.
 fn get_health(s: &mut TcpStream) -> u16 {
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    let host = s.peer_addr().expect("peer");
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
         .expect("send");
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];

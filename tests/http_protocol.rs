@@ -52,9 +52,19 @@ async fn describe_endpoints() {
     );
 }
 
+/// A server whose `[server]` section holds `settings`.
+fn server_with(settings: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, format!("[server]\n{settings}\n")).expect("config");
+    let server = Server::start_with(&["--config", config.to_str().expect("utf-8")]);
+    (server, dir)
+}
+
 #[test]
 fn cors_preflight_and_headers() {
-    let server = Server::start();
+    // With every origin allowed (`cors_origins = ["*"]`), CORS is DynamoDB's.
+    let (server, _dir) = server_with("cors_origins = [\"*\"]");
     // A preflight echoes what the browser asks for, allows any origin, may be cached two days.
     let (status, headers, body) = http_request(
         server.addr,
@@ -116,6 +126,110 @@ fn cors_preflight_and_headers() {
     let r = raw_call(server.addr, "DynamoDB_20120810.ListTables", "{}");
     assert!(!r.headers.contains_key("access-control-allow-origin"));
     assert_alive(&server);
+}
+
+/// By default no web page may drive the server: requests carrying an Origin are refused
+/// (a text/plain CreateFunction or Invoke needs no preflight), preflights too, and so are
+/// requests whose Host is not this server's (DNS rebinding). A listed origin is allowed and
+/// echoed.
+#[test]
+fn browsers_are_refused_unless_allowed() {
+    let server = Server::start();
+    let page = [
+        ("Origin", "http://evil.example"),
+        ("Content-Type", "text/plain"),
+    ];
+    let (status, headers, body) =
+        http_request(server.addr, "POST", "/2015-03-31/functions", &page, b"{}").expect("post");
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(headers["x-amzn-errortype"], "AccessDeniedException");
+    assert!(String::from_utf8_lossy(&body).contains("server.cors_origins"));
+    let (status, _, _) = http_request(
+        server.addr,
+        "POST",
+        "/2015-03-31/functions/f/invocations",
+        &page,
+        b"{}",
+    )
+    .expect("invoke");
+    assert_eq!(status, 403);
+    let (status, _, body) = http_request(
+        server.addr,
+        "POST",
+        "/",
+        &[
+            ("Origin", "http://evil.example"),
+            ("X-Amz-Target", "DynamoDB_20120810.ListTables"),
+        ],
+        b"{}",
+    )
+    .expect("post");
+    assert_eq!(status, 403);
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        json["__type"],
+        "com.amazon.coral.service#AccessDeniedException"
+    );
+    let (status, headers, _) = http_request(
+        server.addr,
+        "OPTIONS",
+        "/",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        b"",
+    )
+    .expect("preflight");
+    assert_eq!(status, 403);
+    assert!(!headers.contains_key("access-control-allow-origin"));
+
+    // DNS rebinding: the page's own host name in Host.
+    let rebound = format!(
+        "POST / HTTP/1.1\r\nHost: rebind.evil.example:{}\r\nConnection: close\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 2\r\n\r\n{{}}",
+        server.addr.port()
+    );
+    let answer = raw(server.addr, rebound.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("server.allowed_hosts"), "{answer}");
+    let localhost = format!(
+        "POST / HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 2\r\n\r\n{{}}",
+        server.addr.port()
+    );
+    let answer = raw(server.addr, localhost.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // An allowed origin is echoed, with Vary: Origin.
+    let (server, _dir) = server_with("cors_origins = [\"http://localhost:3000\"]");
+    let (status, headers, _) = http_request(
+        server.addr,
+        "POST",
+        "/",
+        &[
+            ("Origin", "http://localhost:3000"),
+            ("X-Amz-Target", "DynamoDB_20120810.ListTables"),
+        ],
+        b"{}",
+    )
+    .expect("post");
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    assert_eq!(headers["vary"], "Origin");
+    let (status, _, _) = http_request(
+        server.addr,
+        "POST",
+        "/",
+        &[
+            ("Origin", "http://localhost:3001"),
+            ("X-Amz-Target", "DynamoDB_20120810.ListTables"),
+        ],
+        b"{}",
+    )
+    .expect("post");
+    assert_eq!(status, 403);
 }
 
 #[test]

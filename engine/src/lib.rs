@@ -11,11 +11,13 @@
 //!   [`schema`] (DynamoDB's enumerations), [`log`] (the change log), [`stream`] (the stream model: ARNs, records, sequence numbers),
 //!   [`versions`] (per-item versions of global tables), [`durability`] (group commit tickets),
 //!   [`clock`] (the wall clock and the wire's time formats), [`expr`] (the expression language,
-//!   public for the fuzz targets).
+//!   public for the fuzz targets), [`access`] (what a request touches, for authorization:
+//!   [`Engine::accesses`]).
 //!
 //! The operations themselves (`ops`), their dispatch, the storage layout and the key encoding
 //! are private.
 
+pub mod access;
 mod aux_keyspace;
 pub mod catalog;
 pub mod clock;

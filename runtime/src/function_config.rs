@@ -251,6 +251,7 @@ impl FunctionConfig {
             memory_bytes: usize::try_from(self.memory_mb.saturating_mul(1024 * 1024))
                 .unwrap_or(usize::MAX),
             env: self.env.clone(),
+            role: self.role.clone(),
         }
     }
 

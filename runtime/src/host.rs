@@ -30,6 +30,8 @@ pub struct State {
     pub(crate) limits: InstanceLimiter,
     pub(crate) db: Arc<tributary_engine::Engine>,
     pub(crate) output: Output,
+    /// Who judges this invocation's `dynamodb.call`s, and the function's role.
+    pub(crate) guard: Option<(Arc<dyn crate::CallGuard>, String)>,
 }
 
 impl State {
@@ -37,6 +39,7 @@ impl State {
         db: Arc<tributary_engine::Engine>,
         env: &[(String, String)],
         limits: InstanceLimiter,
+        guard: Option<(Arc<dyn crate::CallGuard>, String)>,
     ) -> State {
         let output = Output::new(OUTPUT_LIMIT);
         let mut b = WasiCtx::builder();
@@ -56,6 +59,7 @@ impl State {
             limits,
             db,
             output,
+            guard,
         }
     }
 
@@ -115,6 +119,11 @@ impl dynamodb::Host for State {
             code: code.to_owned(),
             message,
         };
+        if let Some((guard, role)) = &self.guard {
+            guard
+                .check(role, &operation, request.as_bytes())
+                .map_err(|(code, message)| err(&code, message))?;
+        }
         let Some(result) = self.db.call(&operation, request.as_bytes()) else {
             return Err(err(
                 "UnknownOperationException",

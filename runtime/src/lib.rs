@@ -64,6 +64,21 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Environment variables the guest sees.
     pub env: Vec<(String, String)>,
+    /// The function's execution role: the principal whose rights its `dynamodb.call`s have
+    /// (judged by the [`CallGuard`], if any).
+    pub role: String,
+}
+
+/// Decides whether a function's role may make one `dynamodb.call` (the server implements it
+/// with its principals and policies). Without one, handlers may call anything.
+pub trait CallGuard: Send + Sync {
+    /// `Err((code, message))` is returned to the guest as its api-error.
+    fn check(
+        &self,
+        role: &str,
+        operation: &str,
+        request: &[u8],
+    ) -> std::result::Result<(), (String, String)>;
 }
 
 impl Default for Limits {
@@ -72,6 +87,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(3),
             memory_bytes: 128 * 1024 * 1024,
             env: Vec::new(),
+            role: String::new(),
         }
     }
 }
@@ -98,6 +114,7 @@ pub struct Runtime {
     db: Arc<tributary_engine::Engine>,
     stop: Arc<AtomicBool>,
     ticker: Option<std::thread::JoinHandle<()>>,
+    guard: Option<Arc<dyn CallGuard>>,
 }
 
 impl Runtime {
@@ -131,7 +148,14 @@ impl Runtime {
             db,
             stop,
             ticker: Some(ticker),
+            guard: None,
         })
+    }
+
+    /// Judges every `dynamodb.call` of a handler by its function's role.
+    pub fn with_call_guard(mut self, guard: Arc<dyn CallGuard>) -> Runtime {
+        self.guard = Some(guard);
+        self
     }
 
     /// The engine whose API guests call.
@@ -182,6 +206,7 @@ impl Runtime {
             self.db.clone(),
             &limits.env,
             InstanceLimiter::new(limits.memory_bytes),
+            self.guard.clone().map(|g| (g, limits.role.clone())),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -1,13 +1,14 @@
-//! Cross-origin requests (CORS), answered as DynamoDB answers them: any origin is allowed, a
-//! preflight (`OPTIONS` with `Origin`) echoes the requested method and headers and may be cached
-//! for two days, and every answer to a request with `Origin` carries
-//! `Access-Control-Allow-Origin: *` and the headers a browser script may read.
-//!
-//! This is the one place that decides what browsers may do: authentication (a later issue)
-//! will restrict browser-originated requests here.
+//! Cross-origin requests (CORS) from the origins `server.cors_origins` allows (`browser.rs`
+//! refuses the others before they get here), answered as DynamoDB answers them: a preflight
+//! (`OPTIONS` with `Origin`) echoes the requested method and headers and may be cached for two
+//! days, and every answer to a request with `Origin` carries `Access-Control-Allow-Origin`
+//! (`*` when every origin is allowed, as DynamoDB; else the origin, with `Vary: Origin`) and
+//! the headers a browser script may read.
+
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -18,22 +19,27 @@ const EXPOSE_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMess
 const MAX_AGE: &str = "172800";
 
 /// Middleware: answers preflights, adds the CORS headers to answers to cross-origin requests.
-pub async fn layer(request: Request, next: Next) -> Response {
+pub async fn layer(
+    State(state): State<Arc<super::AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let any = state.browser.any_origin();
     if request.method() == Method::OPTIONS {
-        return preflight(request.headers());
+        return preflight(request.headers(), any);
     }
-    let cross_origin = request.headers().contains_key(header::ORIGIN);
+    let origin = request.headers().get(header::ORIGIN).cloned();
     let mut response = next.run(request).await;
-    if cross_origin {
-        allow(response.headers_mut());
+    if let Some(origin) = origin {
+        allow(response.headers_mut(), &origin, any);
     }
     response
 }
 
 /// The answer to `OPTIONS`. Without `Origin` it is not a preflight, and DynamoDB answers 404
 /// with `<UnknownOperationException/>`.
-fn preflight(request: &HeaderMap) -> Response {
-    if !request.contains_key(header::ORIGIN) {
+fn preflight(request: &HeaderMap, any: bool) -> Response {
+    let Some(origin) = request.get(header::ORIGIN) else {
         let body: &'static [u8] = b"<UnknownOperationException/>\n";
         let mut r = Response::new(Body::from(body));
         *r.status_mut() = StatusCode::NOT_FOUND;
@@ -42,10 +48,10 @@ fn preflight(request: &HeaderMap) -> Response {
         }
         add_request_id(r.headers_mut());
         return r;
-    }
+    };
     let mut r = Response::new(Body::empty());
     let h = r.headers_mut();
-    allow(h);
+    allow(h, origin, any);
     if let Some(v) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v.clone());
     }
@@ -61,11 +67,16 @@ fn preflight(request: &HeaderMap) -> Response {
     r
 }
 
-fn allow(h: &mut HeaderMap) {
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+fn allow(h: &mut HeaderMap, origin: &HeaderValue, any: bool) {
+    if any {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    } else {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSE_HEADERS),

@@ -54,6 +54,18 @@ pub async fn respond(
     }
 }
 
+/// A request that failed authentication or authorization, as DynamoDB answers it: 400 with
+/// the error type in the `com.amazon.coral.service` namespace.
+pub fn auth_error(e: &crate::auth::AuthError) -> Response {
+    tracing::debug!(code = e.code(), "refused: {e}");
+    error_response(
+        StatusCode::BAD_REQUEST,
+        &format!("{CORAL_NS}#{}", e.code()),
+        &e.to_string(),
+        None,
+    )
+}
+
 fn engine_error(e: EngineError) -> Response {
     let code = e.code();
     let ns = match e {

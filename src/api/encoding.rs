@@ -83,19 +83,24 @@ pub fn request_coding(headers: &HeaderMap) -> Result<Option<Coding>, BodyError> 
     }
 }
 
-/// Reads a whole request body: at most [`MAX_REQUEST_BYTES`] on the wire and once inflated,
-/// within `timeout`.
-pub async fn read_request(
+/// Reads a whole request body as sent: at most [`MAX_REQUEST_BYTES`], within `timeout`.
+pub async fn read_raw(
     headers: &HeaderMap,
     body: Body,
     timeout: Duration,
 ) -> Result<Bytes, BodyError> {
-    let coding = request_coding(headers)?;
-    let raw = match tokio::time::timeout(timeout, collect_limited(headers, body)).await {
-        Ok(raw) => raw?,
-        Err(_) => return Err(BodyError::Timeout),
-    };
-    let Some(coding) = coding else {
+    // An unknown coding is refused before the body is read.
+    request_coding(headers)?;
+    match tokio::time::timeout(timeout, collect_limited(headers, body)).await {
+        Ok(raw) => raw,
+        Err(_) => Err(BodyError::Timeout),
+    }
+}
+
+/// The request as sent, inflated per its `Content-Encoding` (the output capped at 16 MB while
+/// inflating; large bodies are inflated on the blocking pool).
+pub async fn decode(headers: &HeaderMap, raw: Bytes) -> Result<Bytes, BodyError> {
+    let Some(coding) = request_coding(headers)? else {
         return Ok(raw);
     };
     if raw.len() > BLOCKING_THRESHOLD {

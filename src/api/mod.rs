@@ -3,7 +3,7 @@
 //! (`GET /`) and Prometheus metrics (`GET /metrics`). Every answer carries DynamoDB's `Server`
 //! header; CORS is `cors.rs`, request and response encodings `encoding.rs`.
 
-pub mod auth;
+pub mod browser;
 pub mod budget;
 pub mod cors;
 pub mod dynamodb;
@@ -16,20 +16,23 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tributary_engine::{Engine, EngineError, Outcome};
 
-use auth::Authenticator;
+use crate::auth::{self, Auth, AuthError, Principal};
 
 /// Everything a request handler needs.
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub functions: Arc<tributary_runtime::functions::Functions>,
     pub mappings: Arc<tributary_runtime::mappings::Mappings>,
-    pub auth: Box<dyn Authenticator>,
+    /// Principals, signature verification and policies (`[auth]`).
+    pub auth: Arc<Auth>,
+    /// Which Host headers and browser origins are accepted (`[server]`).
+    pub browser: browser::Browser,
     /// Whether this region replicates (NATS configured): ReplicaUpdates need it.
     pub replication: bool,
     /// The address the server listens on (shown by the health check).
@@ -59,7 +62,14 @@ pub fn router(state: Arc<AppState>) -> Router {
                 )),
         )
         .layer(axum::middleware::from_fn(contain_panics))
-        .layer(axum::middleware::from_fn(cors::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            browser::check_host,
+        ))
         .layer(axum::middleware::map_response(server_header))
         .with_state(state)
 }
@@ -127,10 +137,41 @@ async fn lambda_body_budget(
         }
         Ok(Err(e)) => lambda::unreadable_body(lambda::Unreadable::Broken(e.to_string())),
         Ok(Ok(collected)) => {
-            let req = axum::extract::Request::from_parts(parts, Body::from(collected.to_bytes()));
+            let body = collected.to_bytes();
+            if let Err(e) = authorize_lambda(&state, &parts, &body) {
+                return lambda::auth_error(&e);
+            }
+            let req = axum::extract::Request::from_parts(parts, Body::from(body));
             next.run(req).await
         }
     }
+}
+
+/// Authenticates a Lambda request (signing name `lambda`) and checks what its route needs.
+fn authorize_lambda(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<(), AuthError> {
+    let signed = auth::sigv4::SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    let principal = state.auth.authenticate(&signed, Some("lambda"))?;
+    if state.auth.needs_checks(&principal) {
+        let checks = auth::checks::lambda(
+            parts.method.as_str(),
+            parts.uri.path(),
+            body,
+            state.engine.region(),
+            state.engine.account(),
+        );
+        state.auth.authorize(&principal, &checks)?;
+    }
+    Ok(())
 }
 
 /// DynamoDB's `Server` header, on every answer.
@@ -153,8 +194,28 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /metrics`: Prometheus text format; with authentication, a signed request (any signing
+/// name) whose principal may `tributary:GetMetrics`.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let signed = auth::sigv4::SignedRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query(),
+        headers: &headers,
+        body: &[],
+    };
+    let allowed = state
+        .auth
+        .authenticate(&signed, None)
+        .and_then(|p| state.auth.authorize(&p, &[auth::checks::metrics()]));
+    if let Err(e) = allowed {
+        return (StatusCode::FORBIDDEN, format!("{}: {e}\n", e.code())).into_response();
+    }
     match &state.metrics {
         Some(h) => (
             StatusCode::OK,
@@ -168,7 +229,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 /// `POST /`: the target header says which protocol and operation. The body is read here
 /// (16 MB at most, inflated if compressed) and the answer compressed if the client accepts it.
-async fn post_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+async fn post_root(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -186,12 +252,20 @@ async fn post_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
             None,
         );
     };
-    let response = match encoding::read_request(&headers, body, state.body_read_timeout).await {
-        Ok(body) => dispatch(&state, &headers, target, body).await,
-        Err(e) => {
-            tracing::debug!(target, error = ?e, "request body refused");
-            dynamodb::body_error(&e, state.body_read_timeout)
-        }
+    // The signature covers the body as sent: it is checked before a compressed body is
+    // inflated, so that only a known principal can make the server inflate anything.
+    let read = match encoding::read_raw(&headers, body, state.body_read_timeout).await {
+        Ok(raw) => authenticate_dynamodb(&state, &uri, &headers, &raw)
+            .map_err(|e| dynamodb::auth_error(&e))
+            .map(|principal| (principal, raw)),
+        Err(e) => Err(body_refused(&state, target, &e)),
+    };
+    let response = match read {
+        Err(response) => response,
+        Ok((principal, raw)) => match encoding::decode(&headers, raw).await {
+            Ok(body) => dispatch(&state, &principal, &headers, target, body).await,
+            Err(e) => body_refused(&state, target, &e),
+        },
     };
     match encoding::accepted_coding(&headers) {
         Some(coding) => encoding::compress_response(response, coding).await,
@@ -199,17 +273,48 @@ async fn post_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
     }
 }
 
-/// Runs one DynamoDB or DynamoDB Streams operation.
-async fn dispatch(state: &AppState, headers: &HeaderMap, target: &str, body: Bytes) -> Response {
-    match state.auth.authenticate(headers, &body) {
-        Ok(caller) => tracing::trace!(access_key = ?caller.access_key, target, "request"),
-        Err(e) => {
-            return dynamodb::error_response(
-                StatusCode::BAD_REQUEST,
-                &format!("com.amazon.coral.service#{}", e.code),
-                &e.message,
-                None,
-            )
+fn body_refused(state: &AppState, target: &str, e: &encoding::BodyError) -> Response {
+    tracing::debug!(target, error = ?e, "request body refused");
+    dynamodb::body_error(e, state.body_read_timeout)
+}
+
+/// Who signed a DynamoDB or DynamoDB Streams request (both sign as `dynamodb`).
+fn authenticate_dynamodb(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Principal, AuthError> {
+    let signed = auth::sigv4::SignedRequest {
+        method: "POST",
+        path: uri.path(),
+        query: uri.query(),
+        headers,
+        body: raw,
+    };
+    state.auth.authenticate(&signed, Some("dynamodb"))
+}
+
+/// Runs one DynamoDB or DynamoDB Streams operation, once its principal may.
+async fn dispatch(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    target: &str,
+    body: Bytes,
+) -> Response {
+    if state.auth.needs_checks(principal) {
+        let checks = match target.split_once('.') {
+            Some(("DynamoDB_20120810", op)) => {
+                auth::checks::dynamodb(&state.engine, op, &body, false)
+            }
+            Some(("DynamoDBStreams_20120810", op)) => {
+                auth::checks::dynamodb(&state.engine, op, &body, true)
+            }
+            _ => Vec::new(),
+        };
+        if let Err(e) = state.auth.authorize(principal, &checks) {
+            return dynamodb::auth_error(&e);
         }
     }
     match target.split_once('.') {

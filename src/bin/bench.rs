@@ -55,6 +55,12 @@ struct Args {
     /// Region used in signatures.
     #[arg(long, default_value = "us-east-1")]
     region: String,
+    /// Access key the requests are signed with (a server with `[auth] mode = "sigv4"` must
+    /// know it).
+    #[arg(long, default_value = "AKIDBENCH")]
+    access_key_id: String,
+    #[arg(long, default_value = "bench-secret")]
+    secret_access_key: String,
     /// Client threads (the generator shares the machine with the server: keep it small).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -124,7 +130,14 @@ impl Conn {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let creds = Credentials::new("AKIDBENCH", "bench-secret", None, None, "bench").into();
+        let creds = Credentials::new(
+            args.access_key_id.clone(),
+            args.secret_access_key.clone(),
+            None,
+            None,
+            "bench",
+        )
+        .into();
         Ok(Conn {
             sender,
             host,

@@ -22,6 +22,11 @@ pub enum ReplicationError {
     WriteBucket { bucket: String, source: NatsError },
     #[error("invalid NATS address {urls}: {source}")]
     Address { urls: String, source: NatsError },
+    #[error("cannot read the NATS credentials file {}: {source}", path.display())]
+    Credentials {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the replication state: {0}")]
     State(EngineError),
     /// The storage refuses writes (a batch is left for redelivery), with the engine's reason.

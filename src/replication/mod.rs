@@ -37,6 +37,60 @@ pub struct Replication {
     _client: async_nats::Client,
 }
 
+/// Whether the current run of failed connection attempts was reported (once per run: the
+/// client retries every two seconds).
+static FAILURE_REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A failed connection attempt: reported once as an error (credentials refused say so), then
+/// at debug level until a connection succeeds.
+fn connection_failed(reason: &str) {
+    if FAILURE_REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::debug!("replication: NATS connection attempt failed: {reason}");
+    } else if reason.contains("authorization") || reason.contains("authentication") {
+        tracing::error!(
+            "replication: the NATS server refused this region's credentials ({reason}): check [replication] nats_user/nats_password, nats_token or nats_credentials_file; local tables keep serving, retrying"
+        );
+    } else {
+        tracing::error!(
+            "replication: cannot connect to NATS ({reason}); local tables keep serving, retrying"
+        );
+    }
+}
+
+/// The NATS connection's credentials and TLS settings from `[replication]`.
+async fn nats_options(
+    config: &ReplicationConfig,
+) -> Result<async_nats::ConnectOptions, ReplicationError> {
+    let set = |p: &std::path::Path| !p.as_os_str().is_empty();
+    let mut options = if set(&config.nats_credentials_file) {
+        async_nats::ConnectOptions::new()
+            .credentials_file(&config.nats_credentials_file)
+            .await
+            .map_err(|source| ReplicationError::Credentials {
+                path: config.nats_credentials_file.clone(),
+                source,
+            })?
+    } else {
+        async_nats::ConnectOptions::new()
+    };
+    if !config.nats_user.is_empty() {
+        options = options.user_and_password(config.nats_user.clone(), config.nats_password.clone());
+    }
+    if !config.nats_token.is_empty() {
+        options = options.token(config.nats_token.clone());
+    }
+    if set(&config.nats_tls_ca_file) {
+        options = options.add_root_certificates(config.nats_tls_ca_file.clone());
+    }
+    if set(&config.nats_tls_cert_file) || set(&config.nats_tls_key_file) {
+        options = options.add_client_certificate(
+            config.nats_tls_cert_file.clone(),
+            config.nats_tls_key_file.clone(),
+        );
+    }
+    Ok(options.require_tls(config.nats_tls_required))
+}
+
 /// Connects when NATS servers are configured (`None` otherwise). Returns at once: the
 /// connection and the stream are set up in the background, retried until NATS answers.
 pub async fn start(
@@ -51,7 +105,8 @@ pub async fn start(
         return Ok(None);
     }
     let urls = config.nats.join(",");
-    let client = async_nats::ConnectOptions::new()
+    let client = nats_options(config)
+        .await?
         .name(format!("tributary {region}"))
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -61,6 +116,7 @@ pub async fn start(
         .event_callback(|event| async move {
             match event {
                 async_nats::Event::Connected => {
+                    FAILURE_REPORTED.store(false, std::sync::atomic::Ordering::Relaxed);
                     metrics::gauge!(CONNECTED).set(1.0);
                     tracing::info!("replication: connected to NATS")
                 }
@@ -68,6 +124,8 @@ pub async fn start(
                     metrics::gauge!(CONNECTED).set(0.0);
                     tracing::warn!("replication: NATS connection lost; local writes go on and are sent when it is back")
                 }
+                async_nats::Event::ServerError(e) => connection_failed(&e.to_string()),
+                async_nats::Event::ClientError(e) => connection_failed(&e.to_string()),
                 other => tracing::debug!("replication: NATS {other}"),
             }
         })

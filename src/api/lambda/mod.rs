@@ -122,9 +122,21 @@ async fn unknown_operation(method: Method, uri: Uri) -> Response {
 
 /// A Lambda error: status, `x-amzn-ErrorType` and Lambda's JSON body (`Type` and the message
 /// member the type has in Lambda's model: `Message` or `message`).
+/// A request that failed authentication or authorization, as Lambda answers it: 403 with the
+/// error type in `x-amzn-ErrorType`.
+pub(crate) fn auth_error(e: &crate::auth::AuthError) -> Response {
+    tracing::debug!(code = e.code(), "refused: {e}");
+    error(StatusCode::FORBIDDEN, e.code(), &e.to_string())
+}
+
+/// 403 AccessDeniedException (a refused Host or browser origin).
+pub(crate) fn forbidden(message: &str) -> Response {
+    error(StatusCode::FORBIDDEN, "AccessDeniedException", message)
+}
+
 fn error(status: StatusCode, ty: &str, message: &str) -> Response {
     let member = match ty {
-        "ResourceNotFoundException" | "ServiceException" => "Message",
+        "ResourceNotFoundException" | "ServiceException" | "AccessDeniedException" => "Message",
         _ => "message",
     };
     let mut body = Map::new();
