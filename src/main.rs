@@ -1,5 +1,6 @@
 //! `tributary`: one region of a DynamoDB-compatible table service.
 
+mod accounts;
 mod api;
 mod auth;
 mod config;

@@ -90,9 +90,11 @@ pub async fn serve(config: Config, insecure: bool) -> Result<(), ServeError> {
             retention: Duration::from_secs_f64(config.change_log.retention_hours.max(0.0) * 3600.0),
             trim_every: Duration::from_secs_f64(config.change_log.trim_interval_secs.max(0.1)),
         },
-        max_cached_files: Some(fds.cached_files),
+        // Each account's database gets its share of the descriptor cache.
+        max_cached_files: Some(fds.cached_files / (auth.accounts().len() + 1).max(1)),
     };
-    let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
+    let opening = engine_config.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(opening))
         .await
         .map_err(ServeError::EnginePanicked)?
         .map_err(|source| ServeError::OpenData {
@@ -113,37 +115,21 @@ pub async fn serve(config: Config, insecure: bool) -> Result<(), ServeError> {
         source,
     })?;
     let local_addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
-    let functions_engine = engine.clone();
-    let function_settings = config.functions.settings();
     let declared = config.functions.deploy.clone();
-    let guard = (auth.mode() == AuthMode::Sigv4).then(|| {
-        Arc::new(crate::auth::RoleGuard {
-            auth: auth.clone(),
-            engine: engine.clone(),
-        }) as Arc<dyn tributary_runtime::CallGuard>
-    });
-    let (functions, mappings) = tokio::task::spawn_blocking(move || {
-        let mut runtime = tributary_runtime::Runtime::new(functions_engine.clone())?;
-        if let Some(guard) = guard {
-            runtime = runtime.with_call_guard(guard);
-        }
-        let runtime = Arc::new(runtime);
-        let functions = tributary_runtime::functions::Functions::open(runtime, function_settings)?;
-        let mappings = tributary_runtime::mappings::Mappings::open(
-            functions.clone(),
-            functions_engine.clone(),
-        )?;
-        crate::declared_functions::deploy(&declared, &functions_engine, &functions, &mappings)?;
-        Ok::<_, TriggerStartError>((functions, mappings))
-    })
-    .await
-    .map_err(ServeError::TriggerRuntimePanicked)?
-    .map_err(ServeError::TriggerRuntime)?;
-    tracing::info!(
-        functions = functions.list().map(|l| l.len()).unwrap_or(0),
-        mappings = mappings.list().map(|l| l.len()).unwrap_or(0),
-        "trigger runtime ready"
-    );
+    let accounts = crate::accounts::Accounts::open(
+        engine.clone(),
+        crate::accounts::Opening {
+            engine: engine_config,
+            functions: config.functions.settings(),
+        },
+        &auth,
+        move |engine, functions, mappings| {
+            Ok(crate::declared_functions::deploy(
+                &declared, engine, functions, mappings,
+            )?)
+        },
+    )
+    .await?;
     let declared_tables = config.replication.clone();
     let e = engine.clone();
     tokio::task::spawn_blocking(move || {
@@ -154,10 +140,8 @@ pub async fn serve(config: Config, insecure: bool) -> Result<(), ServeError> {
     // Kept for the life of the server (the connection closes when it is dropped).
     let replication = crate::replication::start(&config.replication, &engine).await?;
     let state = Arc::new(AppState {
-        engine: engine.clone(),
+        accounts,
         replication: replication.is_some(),
-        functions,
-        mappings,
         auth: auth.clone(),
         browser: crate::api::browser::Browser::new(
             local_addr,
@@ -182,8 +166,11 @@ pub async fn serve(config: Config, insecure: bool) -> Result<(), ServeError> {
             "authentication: SigV4 signatures verified, requests authorized by each user's policy"
         ),
     }
-    spawn_ttl_sweeper(engine.clone(), config.ttl.sweep_interval_secs);
-    spawn_index_backfiller(engine.clone());
+    for account in state.accounts.all() {
+        spawn_ttl_sweeper(account.engine.clone(), config.ttl.sweep_interval_secs);
+        spawn_index_backfiller(account.engine.clone());
+    }
+    let engines: Vec<Arc<Engine>> = state.accounts.all().map(|a| a.engine.clone()).collect();
     let limits = crate::connections::Limits {
         max_connections: fds.max_connections,
         header_read_timeout: ServerConfig::secs(config.server.header_read_timeout_secs),
@@ -193,7 +180,9 @@ pub async fn serve(config: Config, insecure: bool) -> Result<(), ServeError> {
     crate::connections::serve(listener, api::router(state), limits, tls, shutdown).await;
     drop(replication);
     tracing::info!("shutting down: flushing data to disk");
-    engine.shutdown().map_err(ServeError::Shutdown)?;
+    for engine in engines {
+        engine.shutdown().map_err(ServeError::Shutdown)?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -79,6 +79,13 @@ name = "elsewhere"
 access_key_id = "AKIAELSEWHERE"
 secret_access_key = "elsewhere-secret"
 policy = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": "arn:aws:dynamodb:us-east-1:000000000000:table/Other"}]}'
+
+# Administrator of another account: its tables and functions are its own.
+[[auth.users]]
+name = "tenant"
+access_key_id = "AKIATENANT"
+secret_access_key = "tenant-secret"
+account_id = "111122223333"
 
 # Metrics only.
 [[auth.users]]
@@ -166,27 +173,11 @@ async fn create_tables(endpoint: &str) {
 }
 
 fn client(endpoint: &str, key: &str, secret: &str) -> Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    Client::from_conf(conf)
+    client_with_key(endpoint, key, secret)
 }
 
 fn lambda(endpoint: &str, key: &str, secret: &str) -> aws_sdk_lambda::Client {
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            key, secret, None, None, "test",
-        ))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
+    lambda_client_with_key(endpoint, key, secret)
 }
 
 fn refusal<T, E: ProvideErrorMetadata + std::fmt::Debug>(r: Result<T, E>) -> (String, String) {
@@ -472,7 +463,7 @@ async fn policy_allows_one_table_and_denies_one_action() {
         .await
         .expect("query the index");
     assert_eq!(q.count(), 1);
-    let streams = streams_client_with(&server.endpoint(), "AKIAAPP", "app-secret");
+    let streams = streams_client_with_key(&server.endpoint(), "AKIAAPP", "app-secret");
     let listed = streams
         .list_streams()
         .table_name("Orders")
@@ -524,19 +515,6 @@ async fn policy_allows_one_table_and_denies_one_action() {
         .await
         .expect("get");
     assert!(t1.item().is_none(), "a refused transaction wrote nothing");
-}
-
-fn streams_client_with(endpoint: &str, key: &str, secret: &str) -> aws_sdk_dynamodbstreams::Client {
-    let conf = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-            key, secret, None, None, "test",
-        ))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_dynamodbstreams::Client::from_conf(conf)
 }
 
 #[tokio::test]
@@ -742,6 +720,77 @@ async fn functions_run_as_their_role() {
             .await,
     );
     assert_eq!(code, "AccessDeniedException");
+}
+
+/// Two accounts each have a table named Orders and never see each other's; ARNs carry the
+/// account; functions are per account too.
+#[tokio::test]
+async fn accounts_keep_their_tables_apart() {
+    let server = shared();
+    let tenant = client(&server.endpoint(), "AKIATENANT", "tenant-secret");
+    let admin = client(&server.endpoint(), "AKIAADMIN", "admin-secret");
+    let created = tenant
+        .create_table()
+        .table_name("Orders")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("the tenant creates its own Orders");
+    assert_eq!(
+        created.table_description().and_then(|d| d.table_arn()),
+        Some("arn:aws:dynamodb:us-east-1:111122223333:table/Orders")
+    );
+    tenant
+        .put_item()
+        .table_name("Orders")
+        .item("id", s("tenant-item"))
+        .send()
+        .await
+        .expect("put");
+    let theirs = tenant
+        .scan()
+        .table_name("Orders")
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(theirs.count(), 1);
+    let ours = admin
+        .describe_table()
+        .table_name("Orders")
+        .send()
+        .await
+        .expect("describe");
+    let ours = ours.table().expect("table");
+    assert_eq!(
+        ours.table_arn(),
+        Some("arn:aws:dynamodb:us-east-1:000000000000:table/Orders")
+    );
+    assert_eq!(ours.key_schema()[0].attribute_name(), "pk");
+    let tenant_tables = tenant.list_tables().send().await.expect("list");
+    assert_eq!(tenant_tables.table_names(), ["Orders"]);
+    let (code, _) = refusal(tenant.describe_table().table_name("Notes").send().await);
+    assert_eq!(code, "ResourceNotFoundException");
+    // Functions too: the tenant sees none of the server account's.
+    let functions = lambda(&server.endpoint(), "AKIATENANT", "tenant-secret")
+        .list_functions()
+        .send()
+        .await
+        .expect("list functions");
+    assert!(functions.functions().is_empty());
 }
 
 /// Without authentication the server stays on loopback unless told otherwise.

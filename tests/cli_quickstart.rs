@@ -59,6 +59,28 @@ fn aws_cli() -> PathBuf {
         .unwrap_or_else(|| panic!("{HOW_TO_INSTALL}"))
 }
 
+/// Runs one README command line in bash after the block's `export`s, `aws` being the CLI
+/// found by [`aws_cli`] with a time limit, with a private AWS config (`dir`) and JSON output.
+fn run_cli_line(cli: &Path, exports: &[String], line: &str, dir: &Path) -> std::process::Output {
+    let script = format!(
+        "aws() {{ timeout 120 \"$AWS_CLI_BIN\" \"$@\"; }}\n{}\n{line}",
+        exports.join("\n")
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("AWS_CLI_BIN", cli)
+        .env("AWS_DEFAULT_OUTPUT", "json")
+        .env("AWS_PAGER", "")
+        .env("AWS_CONFIG_FILE", dir.join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("run bash")
+}
+
 #[test]
 fn readme_quick_start_works_with_the_aws_cli() {
     let cli = aws_cli();
@@ -90,31 +112,8 @@ fn readme_quick_start_works_with_the_aws_cli() {
             "every command names the endpoint: {line}"
         );
         let line = line.replace(README_ENDPOINT, &server.endpoint());
-        // `aws` in the line runs the CLI found above, with a time limit.
-        let script = format!(
-            "aws() {{ timeout 120 \"$AWS_CLI_BIN\" \"$@\"; }}\n{}\n{line}",
-            exports
-                .iter()
-                .map(|e| e.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .env("AWS_CLI_BIN", &cli)
-            .env("AWS_DEFAULT_OUTPUT", "json")
-            .env("AWS_PAGER", "")
-            .env("AWS_CONFIG_FILE", dir.path().join("config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                dir.path().join("credentials"),
-            )
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_ENDPOINT_URL")
-            .output()
-            .expect("run bash");
+        let exports: Vec<String> = exports.iter().map(|e| e.to_string()).collect();
+        let out = run_cli_line(&cli, &exports, &line, dir.path());
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -244,25 +243,7 @@ fn readme_security_section_works_with_the_aws_cli() {
             "{line}"
         );
         let line = line.replace(README_ENDPOINT, &server.endpoint());
-        let script = format!(
-            "aws() {{ timeout 120 \"$AWS_CLI_BIN\" \"$@\"; }}\n{}\n{line}",
-            exports.join("\n")
-        );
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .env("AWS_CLI_BIN", &cli)
-            .env("AWS_PAGER", "")
-            .env("AWS_CONFIG_FILE", dir.path().join("config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                dir.path().join("credentials"),
-            )
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_ENDPOINT_URL")
-            .output()
-            .expect("run bash");
+        let out = run_cli_line(&cli, &exports, &line, dir.path());
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         match expect_failure.take() {
             Some(error) => {

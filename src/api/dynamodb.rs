@@ -11,7 +11,6 @@ use tributary_engine::value::item_to_json;
 use tributary_engine::{EngineError, Outcome};
 
 use super::encoding::BodyError;
-use super::AppState;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const DYNAMODB_NS: &str = "com.amazonaws.dynamodb.v20120810";
@@ -20,7 +19,7 @@ const CORAL_NS: &str = "com.amazon.coral.service";
 /// Answers one operation (`op`, from `target`) of the DynamoDB or DynamoDB Streams protocol;
 /// `result` is the engine's (`None`: unknown operation).
 pub async fn respond(
-    state: &AppState,
+    engine: &tributary_engine::Engine,
     target: &str,
     op: &str,
     result: Option<Result<Outcome, EngineError>>,
@@ -30,8 +29,7 @@ pub async fn respond(
         return unknown_operation(target);
     };
     let result = match result {
-        Ok(outcome) => state
-            .engine
+        Ok(outcome) => engine
             .syncer()
             .wait(outcome.ticket)
             .await

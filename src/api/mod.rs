@@ -26,9 +26,8 @@ use crate::auth::{self, Auth, AuthError, Principal};
 
 /// Everything a request handler needs.
 pub struct AppState {
-    pub engine: Arc<Engine>,
-    pub functions: Arc<tributary_runtime::functions::Functions>,
-    pub mappings: Arc<tributary_runtime::mappings::Mappings>,
+    /// Each account's engine, functions and mappings (`crate::accounts`).
+    pub accounts: crate::accounts::Accounts,
     /// Principals, signature verification and policies (`[auth]`).
     pub auth: Arc<Auth>,
     /// Which Host headers and browser origins are accepted (`[server]`).
@@ -138,21 +137,24 @@ async fn lambda_body_budget(
         Ok(Err(e)) => lambda::unreadable_body(lambda::Unreadable::Broken(e.to_string())),
         Ok(Ok(collected)) => {
             let body = collected.to_bytes();
-            if let Err(e) = authorize_lambda(&state, &parts, &body) {
-                return lambda::auth_error(&e);
-            }
-            let req = axum::extract::Request::from_parts(parts, Body::from(body));
+            let account = match authorize_lambda(&state, &parts, &body) {
+                Ok(account) => account,
+                Err(e) => return lambda::auth_error(&e),
+            };
+            let mut req = axum::extract::Request::from_parts(parts, Body::from(body));
+            req.extensions_mut().insert(account);
             next.run(req).await
         }
     }
 }
 
-/// Authenticates a Lambda request (signing name `lambda`) and checks what its route needs.
+/// Authenticates a Lambda request (signing name `lambda`) and checks what its route needs;
+/// the principal's account, whose functions and mappings the request sees.
 fn authorize_lambda(
     state: &AppState,
     parts: &axum::http::request::Parts,
     body: &[u8],
-) -> Result<(), AuthError> {
+) -> Result<Arc<crate::accounts::Account>, AuthError> {
     let signed = auth::sigv4::SignedRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -161,17 +163,18 @@ fn authorize_lambda(
         body,
     };
     let principal = state.auth.authenticate(&signed, Some("lambda"))?;
+    let account = state.accounts.of(&principal);
     if state.auth.needs_checks(&principal) {
         let checks = auth::checks::lambda(
             parts.method.as_str(),
             parts.uri.path(),
             body,
-            state.engine.region(),
-            state.engine.account(),
+            account.engine.region(),
+            account.engine.account(),
         );
         state.auth.authorize(&principal, &checks)?;
     }
-    Ok(())
+    Ok(account.clone())
 }
 
 /// DynamoDB's `Server` header, on every answer.
@@ -185,7 +188,7 @@ async fn server_header(mut response: Response) -> Response {
 /// `GET /`: 200 `healthy: <addr>`, or 503 `degraded: <reason>` while the storage cannot take
 /// writes (a full disk, too many open files; it recovers by itself once the resource is back).
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    match state.engine.health() {
+    match state.accounts.default().engine.health() {
         Ok(()) => (StatusCode::OK, format!("healthy: {}", state.local_addr)),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -303,13 +306,12 @@ async fn dispatch(
     target: &str,
     body: Bytes,
 ) -> Response {
+    let engine = &state.accounts.of(principal).engine;
     if state.auth.needs_checks(principal) {
         let checks = match target.split_once('.') {
-            Some(("DynamoDB_20120810", op)) => {
-                auth::checks::dynamodb(&state.engine, op, &body, false)
-            }
+            Some(("DynamoDB_20120810", op)) => auth::checks::dynamodb(engine, op, &body, false),
             Some(("DynamoDBStreams_20120810", op)) => {
-                auth::checks::dynamodb(&state.engine, op, &body, true)
+                auth::checks::dynamodb(engine, op, &body, true)
             }
             _ => Vec::new(),
         };
@@ -319,12 +321,18 @@ async fn dispatch(
     }
     match target.split_once('.') {
         Some(("DynamoDB_20120810", "UpdateTable"))
-            if !state.replication && mentions_replica_updates(&body) =>
+            if mentions_replica_updates(&body)
+                && !(state.replication
+                    && Arc::ptr_eq(engine, &state.accounts.default().engine)) =>
         {
             dynamodb::error_response(
                 StatusCode::BAD_REQUEST,
                 "com.amazonaws.dynamodb.v20120810#ValidationException",
-                "ReplicaUpdates need replication between regions: start this region with --nats URL (or [replication] nats in the config file)",
+                if state.replication {
+                    "ReplicaUpdates: global tables belong to the server's account (account_id); this account's tables stay in this region"
+                } else {
+                    "ReplicaUpdates need replication between regions: start this region with --nats URL (or [replication] nats in the config file)"
+                },
                 None,
             )
         }
@@ -332,12 +340,12 @@ async fn dispatch(
             dynamodb::describe_endpoints(headers, state.local_addr, &body)
         }
         Some(("DynamoDB_20120810", op)) => {
-            let result = on_engine(state, op, move |e, op| e.call(op, &body)).await;
-            dynamodb::respond(state, target, op, result).await
+            let result = on_engine(engine, op, move |e, op| e.call(op, &body)).await;
+            dynamodb::respond(engine, target, op, result).await
         }
         Some(("DynamoDBStreams_20120810", op)) => {
-            let result = on_engine(state, op, move |e, op| e.call_streams(op, &body)).await;
-            dynamodb::respond(state, target, op, result).await
+            let result = on_engine(engine, op, move |e, op| e.call_streams(op, &body)).await;
+            dynamodb::respond(engine, target, op, result).await
         }
         _ => dynamodb::unknown_operation(target),
     }
@@ -365,14 +373,14 @@ const INLINE_OPERATIONS: &[&str] = &[
 /// for many item locks or for files to be created and synced without stalling an async
 /// worker. A panic is an internal error.
 async fn on_engine(
-    state: &AppState,
+    engine: &Arc<Engine>,
     op: &str,
     call: impl FnOnce(&Engine, &str) -> Option<Result<Outcome, EngineError>> + Send + 'static,
 ) -> Option<Result<Outcome, EngineError>> {
     if INLINE_OPERATIONS.contains(&op) {
-        return call(&state.engine, op);
+        return call(engine, op);
     }
-    let engine = state.engine.clone();
+    let engine = engine.clone();
     let op_name = op.to_owned();
     match tokio::task::spawn_blocking(move || call(&engine, &op_name)).await {
         Ok(result) => result,

@@ -169,6 +169,23 @@ impl Auth {
         self.by_name.len()
     }
 
+    /// The accounts users belong to (each gets its own tables and functions).
+    pub fn accounts(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .by_name
+            .values()
+            .map(|u| u.account_id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Whether handlers' calls must be judged by their roles (authentication is on).
+    pub fn needs_guard(&self) -> bool {
+        self.mode == AuthMode::Sigv4
+    }
+
     /// Who signed `req` for `service` (`dynamodb`, `lambda`; None: any signing name): the
     /// anonymous principal without authentication, else the user whose key verifies the
     /// signature.
@@ -298,6 +315,18 @@ impl tributary_runtime::CallGuard for RoleGuard {
                 ),
             ));
         };
+        if let Principal::User(u) = &principal {
+            if u.account_id != self.engine.account() {
+                return Err((
+                    "AccessDeniedException".to_owned(),
+                    format!(
+                        "The function's role '{role}' belongs to account {}, not to the function's account {}",
+                        u.account_id,
+                        self.engine.account()
+                    ),
+                ));
+            }
+        }
         if !self.auth.needs_checks(&principal) {
             return Ok(());
         }

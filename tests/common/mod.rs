@@ -182,17 +182,16 @@ impl Drop for Server {
 }
 
 pub fn client_for(endpoint: &str) -> Client {
+    client_with_key(endpoint, "AKIDEXAMPLE", "secret")
+}
+
+/// A DynamoDB client signing with the given access key and secret.
+pub fn client_with_key(endpoint: &str, key: &str, secret: &str) -> Client {
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
+        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     Client::from_conf(conf)
@@ -455,16 +454,21 @@ pub async fn pk_sk_table(client: &Client, name: &str) {
 
 /// A DynamoDB Streams client for the same endpoint.
 pub fn streams_client_for(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    streams_client_with_key(endpoint, "AKIDEXAMPLE", "secret")
+}
+
+/// A DynamoDB Streams client signing with the given access key and secret.
+pub fn streams_client_with_key(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+) -> aws_sdk_dynamodbstreams::Client {
     let conf = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
+            key, secret, None, None, "test",
         ))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
@@ -583,16 +587,17 @@ pub fn seq_of(r: &aws_sdk_dynamodbstreams::types::Record) -> u128 {
 
 /// A Lambda client for the same endpoint.
 pub fn lambda_client_for(endpoint: &str) -> aws_sdk_lambda::Client {
+    lambda_client_with_key(endpoint, "AKIDEXAMPLE", "secret")
+}
+
+/// A Lambda client signing with the given access key and secret.
+pub fn lambda_client_with_key(endpoint: &str, key: &str, secret: &str) -> aws_sdk_lambda::Client {
     let conf = aws_sdk_lambda::Config::builder()
         .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
         .region(aws_sdk_lambda::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
+            key, secret, None, None, "test",
         ))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::Extension;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value as Json};
@@ -19,14 +19,14 @@ use tributary_runtime::names::NameUse;
 
 use super::{
     blocking, function_arn, function_error, internal_error, json_ok, parse_body, path_function,
-    read_body, AppState, Body, Name, S,
+    read_body, Account, Body, Name, S,
 };
 
-fn configuration_json(state: &AppState, c: &FunctionConfig) -> Json {
+fn configuration_json(state: &Account, c: &FunctionConfig) -> Json {
     c.to_json(&function_arn(state, &c.name))
 }
 
-pub(super) async fn create_function(State(state): S, body: Body) -> Response {
+pub(super) async fn create_function(Extension(state): S, body: Body) -> Response {
     let created = parse_body(body, "CreateFunction").and_then(|body| {
         let c = FunctionConfig::from_create_request(&body).map_err(function_error)?;
         let code = code_from_request(&body).map_err(function_error)?;
@@ -43,7 +43,7 @@ pub(super) async fn create_function(State(state): S, body: Body) -> Response {
     }
 }
 
-pub(super) async fn list_functions(State(state): S) -> Response {
+pub(super) async fn list_functions(Extension(state): S) -> Response {
     let functions = state.functions.clone();
     match blocking(move || functions.list()).await {
         Ok(list) => json_ok(
@@ -56,7 +56,7 @@ pub(super) async fn list_functions(State(state): S) -> Response {
 
 /// The configuration of the function a path names (read off the async workers).
 async fn path_config(
-    state: &AppState,
+    state: &Account,
     name: Name,
     usage: NameUse,
 ) -> Result<FunctionConfig, Response> {
@@ -65,7 +65,7 @@ async fn path_config(
     blocking(move || functions.require(&name)).await
 }
 
-pub(super) async fn get_function(State(state): S, name: Name) -> Response {
+pub(super) async fn get_function(Extension(state): S, name: Name) -> Response {
     match path_config(&state, name, NameUse::Qualified).await {
         Ok(c) => json_ok(
             StatusCode::OK,
@@ -78,14 +78,14 @@ pub(super) async fn get_function(State(state): S, name: Name) -> Response {
     }
 }
 
-pub(super) async fn get_configuration(State(state): S, name: Name) -> Response {
+pub(super) async fn get_configuration(Extension(state): S, name: Name) -> Response {
     match path_config(&state, name, NameUse::Qualified).await {
         Ok(c) => json_ok(StatusCode::OK, configuration_json(&state, &c)),
         Err(r) => r,
     }
 }
 
-pub(super) async fn delete_function(State(state): S, name: Name) -> Response {
+pub(super) async fn delete_function(Extension(state): S, name: Name) -> Response {
     let name = match path_function(&state, name, NameUse::Unqualified) {
         Ok(n) => n,
         Err(r) => return r,
@@ -97,7 +97,7 @@ pub(super) async fn delete_function(State(state): S, name: Name) -> Response {
     }
 }
 
-pub(super) async fn update_code(State(state): S, name: Name, body: Body) -> Response {
+pub(super) async fn update_code(Extension(state): S, name: Name, body: Body) -> Response {
     let request = path_function(&state, name, NameUse::Unqualified).and_then(|name| {
         let body = parse_body(body, "UpdateFunctionCode")?;
         let code = code_from_request(&body).map_err(function_error)?;
@@ -114,7 +114,7 @@ pub(super) async fn update_code(State(state): S, name: Name, body: Body) -> Resp
     }
 }
 
-pub(super) async fn update_configuration(State(state): S, name: Name, body: Body) -> Response {
+pub(super) async fn update_configuration(Extension(state): S, name: Name, body: Body) -> Response {
     let request = path_function(&state, name, NameUse::Unqualified)
         .and_then(|name| Ok((name, parse_body(body, "UpdateFunctionConfiguration")?)));
     let (name, body) = match request {
@@ -129,7 +129,7 @@ pub(super) async fn update_configuration(State(state): S, name: Name, body: Body
 }
 
 pub(super) async fn invoke(
-    State(state): S,
+    Extension(state): S,
     name: Name,
     headers: HeaderMap,
     body: Body,
@@ -184,7 +184,7 @@ fn invoke_payload(body: Body, kind: InvocationType) -> Result<Bytes, Response> {
 
 /// An asynchronous invocation: queued durably, then 202 with the request id.
 async fn invoke_event(
-    state: &AppState,
+    state: &Account,
     functions: Arc<Functions>,
     name: String,
     payload: String,

@@ -2,7 +2,7 @@
 //! The settings and their validation live in the runtime (`MappingConfig::apply`).
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value as Json};
@@ -12,15 +12,15 @@ use tributary_runtime::mappings::MappingConfig;
 use tributary_runtime::names::NameUse;
 
 use super::{
-    blocking, function_arn, function_error, function_ref, json_ok, parse_body, AppState, Body,
-    Name, S,
+    blocking, function_arn, function_error, function_ref, json_ok, parse_body, Account, Body, Name,
+    S,
 };
 
-fn mapping_json(state: &AppState, m: &MappingConfig) -> Json {
+fn mapping_json(state: &Account, m: &MappingConfig) -> Json {
     m.to_json(&function_arn(state, &m.function_name))
 }
 
-pub(super) async fn create_mapping(State(state): S, body: Body) -> Response {
+pub(super) async fn create_mapping(Extension(state): S, body: Body) -> Response {
     let created = parse_body(body, "CreateEventSourceMapping").and_then(|body| {
         MappingConfig::from_create_request(uuid::Uuid::new_v4().to_string(), &body)
             .map_err(function_error)
@@ -45,7 +45,7 @@ pub(super) struct MappingFilter {
 }
 
 pub(super) async fn list_mappings(
-    State(state): S,
+    Extension(state): S,
     query: Result<Query<MappingFilter>, QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = query else {
@@ -85,7 +85,7 @@ fn path_uuid(uuid: Name) -> Result<String, Response> {
     }
 }
 
-pub(super) async fn get_mapping(State(state): S, uuid: Name) -> Response {
+pub(super) async fn get_mapping(Extension(state): S, uuid: Name) -> Response {
     let uuid = match path_uuid(uuid) {
         Ok(u) => u,
         Err(r) => return r,
@@ -97,7 +97,7 @@ pub(super) async fn get_mapping(State(state): S, uuid: Name) -> Response {
     }
 }
 
-pub(super) async fn update_mapping(State(state): S, uuid: Name, body: Body) -> Response {
+pub(super) async fn update_mapping(Extension(state): S, uuid: Name, body: Body) -> Response {
     let uuid = match path_uuid(uuid) {
         Ok(u) => u,
         Err(r) => return r,
@@ -126,7 +126,7 @@ pub(super) async fn update_mapping(State(state): S, uuid: Name, body: Body) -> R
     }
 }
 
-pub(super) async fn delete_mapping(State(state): S, uuid: Name) -> Response {
+pub(super) async fn delete_mapping(Extension(state): S, uuid: Name) -> Response {
     let uuid = match path_uuid(uuid) {
         Ok(u) => u,
         Err(r) => return r,

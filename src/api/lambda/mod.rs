@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path};
 use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, MethodRouter};
@@ -35,8 +35,11 @@ use self::functions::{
 };
 use self::mappings::{create_mapping, delete_mapping, get_mapping, list_mappings, update_mapping};
 use super::AppState;
+use crate::accounts::Account;
 
-type S = State<Arc<AppState>>;
+/// The caller's account (its functions and mappings), put in the request by the
+/// authentication middleware (`super::lambda_body_budget`).
+type S = Extension<Arc<Account>>;
 type Body = Result<Bytes, BytesRejection>;
 type Name = Result<Path<String>, PathRejection>;
 
@@ -295,7 +298,7 @@ fn function_ref(raw: &str, usage: NameUse) -> Result<FunctionRef, Response> {
 }
 
 /// The function a path names (`$LATEST` only: other qualifiers name nothing here).
-fn path_function(state: &AppState, path: Name, usage: NameUse) -> Result<String, Response> {
+fn path_function(state: &Account, path: Name, usage: NameUse) -> Result<String, Response> {
     let Path(raw) = path.map_err(|r| {
         function_error(FunctionError::InvalidParameter(format!(
             "Invalid function name in the path: {}",
@@ -313,7 +316,7 @@ fn path_function(state: &AppState, path: Name, usage: NameUse) -> Result<String,
     Ok(f.name)
 }
 
-fn function_arn(state: &AppState, name: &str) -> String {
+fn function_arn(state: &Account, name: &str) -> String {
     state.functions.arn(name)
 }
 
