@@ -87,6 +87,13 @@ access_key_id = "AKIATENANT"
 secret_access_key = "tenant-secret"
 account_id = "111122223333"
 
+# May deploy functions and pass roles named worker*, nothing on tables.
+[[auth.users]]
+name = "deployer"
+access_key_id = "AKIADEPLOYER"
+secret_access_key = "deployer-secret"
+policy = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}, {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::000000000000:role/worker*"}]}'
+
 # Metrics only.
 [[auth.users]]
 name = "prometheus"
@@ -539,6 +546,36 @@ async fn leading_keys_restrict_a_user_to_its_own_items() {
             .await,
     );
     assert_eq!(code, "AccessDeniedException");
+    // The partition checked is the one written: a Key beside the Item changes nothing.
+    for key in [
+        serde_json::json!({"owner": {"S": "alice"}}),
+        serde_json::Value::Null,
+    ] {
+        let body = serde_json::json!({
+            "TableName": "Notes",
+            "Item": {"owner": {"S": "bob"}, "note": {"S": "planted"}},
+            "Key": key,
+        })
+        .to_string();
+        let signed = sign(
+            server.addr,
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/x-amz-json-1.0"),
+                ("x-amz-target", "DynamoDB_20120810.PutItem"),
+            ],
+            body.as_bytes(),
+            ("AKIAALICE", "alice-secret"),
+            (SystemTime::now(), false),
+        );
+        let (status, _, answer) = send(server.addr, &signed);
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(
+            error_type(&answer),
+            "com.amazon.coral.service#AccessDeniedException"
+        );
+    }
     // An attribute outside the allowed list.
     let (code, _) = refusal(
         alice
@@ -720,6 +757,69 @@ async fn functions_run_as_their_role() {
             .await,
     );
     assert_eq!(code, "AccessDeniedException");
+}
+
+/// A role resolves only as exactly what iam:PassRole allowed, and a mapping needs the
+/// caller's rights on the stream it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_and_mappings_cannot_escalate() {
+    let server = shared();
+    let deployer = lambda(&server.endpoint(), "AKIADEPLOYER", "deployer-secret");
+    // Passes the PassRole pattern role/worker*, but names no principal: the handler may call
+    // nothing (it must not resolve to the `admin` user the string ends with).
+    deployer
+        .create_function()
+        .function_name("sneaky-audit")
+        .role("arn:aws:iam::000000000000:role/worker:user/admin")
+        .runtime(aws_sdk_lambda::types::Runtime::Provided)
+        .handler("x")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(trigger_component(AUDIT_WAT)))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create");
+    let event = serde_json::json!({"Records": [{
+        "awsRegion": "us-east-1",
+        "dynamodb": {"Keys": {"pk": {"S": "r1"}}, "SequenceNumber": "1", "StreamViewType": "KEYS_ONLY"},
+        "eventID": "sneaky-1", "eventName": "INSERT", "eventSource": "aws:dynamodb", "eventVersion": "1.1"
+    }]})
+    .to_string();
+    let out = deployer
+        .invoke()
+        .function_name("sneaky-audit")
+        .payload(Blob::new(event.into_bytes()))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(out.function_error(), Some("Unhandled"));
+    let payload = String::from_utf8_lossy(out.payload().expect("payload").as_ref()).into_owned();
+    assert!(payload.contains("AccessDeniedException"), "{payload}");
+    // A mapping on a stream the deployer may not read.
+    let admin = client(&server.endpoint(), "AKIAADMIN", "admin-secret");
+    let stream = admin
+        .describe_table()
+        .table_name("Orders")
+        .send()
+        .await
+        .expect("describe")
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .expect("stream")
+        .to_owned();
+    let (code, message) = refusal(
+        deployer
+            .create_event_source_mapping()
+            .function_name("sneaky-audit")
+            .event_source_arn(&stream)
+            .starting_position(aws_sdk_lambda::types::EventSourcePosition::TrimHorizon)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "AccessDeniedException");
+    assert!(message.contains("dynamodb:DescribeStream"), "{message}");
 }
 
 /// Two accounts each have a table named Orders and never see each other's; ARNs carry the

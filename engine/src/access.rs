@@ -114,7 +114,7 @@ impl Engine {
             }
             "TagResource" | "UntagResource" | "ListTagsOfResource" => {
                 let arn = req.str("ResourceArn").ok().flatten().unwrap_or_default();
-                vec![Access::new(action, Resource::Arn(arn.to_owned()))]
+                vec![Access::new(action, resolver.tagged(arn))]
             }
             "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" => {
                 let table = resolver.table_name(req.raw("TableName"));
@@ -160,6 +160,24 @@ impl Resolver<'_> {
         local_table_name(name, self.engine.region(), self.engine.account()).to_owned()
     }
 
+    /// The resource a tagging request names: the table its ARN names in this region and
+    /// account (whatever partition the ARN claims: the tag operations find the table by
+    /// region, account and name), else the ARN as given.
+    fn tagged(&self, arn: &str) -> Resource {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        if let [_, _, "dynamodb", region, account, resource] = parts[..] {
+            let name = resource.strip_prefix("table/").unwrap_or_default();
+            if region == self.engine.region()
+                && account == self.engine.account()
+                && !name.is_empty()
+                && !name.contains('/')
+            {
+                return Resource::Table(name.to_owned());
+            }
+        }
+        Resource::Arn(arn.to_owned())
+    }
+
     /// The partition key attribute of a table, if the table exists.
     fn partition_key(&self, table: &str) -> Option<String> {
         let t = self.engine.table(table)?;
@@ -169,13 +187,14 @@ impl Resolver<'_> {
     /// A single-item request (`Key` or `Item`) or a transaction's element.
     fn item_access(&self, action: &'static str, table: &str, body: &Map<String, Json>) -> Access {
         let mut a = Access::new(action, Resource::Table(table.to_owned()));
-        let item = body
-            .get("Key")
-            .or_else(|| body.get("Item"))
-            .and_then(Json::as_object);
-        let pk = self.partition_key(table);
-        if let (Some(item), Some(pk)) = (item, &pk) {
-            a.leading_keys = Some(item.get(pk).and_then(key_string).into_iter().collect());
+        // Exactly the member the operation reads: a PutItem writes `Item` whatever `Key` says.
+        let member = if action == "PutItem" { "Item" } else { "Key" };
+        let item = body.get(member).and_then(Json::as_object);
+        if let Some(pk) = self.partition_key(table) {
+            // No readable key would mean no partition value at all, which a LeadingKeys
+            // condition with ForAllValues lets through: the check gets a value no policy names.
+            let value = item.and_then(|i| i.get(&pk)).and_then(key_string);
+            a.leading_keys = Some(vec![value.unwrap_or_else(|| UNREADABLE_KEY.to_owned())]);
         }
         let mut attrs: Vec<String> = item
             .map(|i| i.keys().cloned().collect())
@@ -186,6 +205,17 @@ impl Resolver<'_> {
             .get("ReturnValues")
             .and_then(Json::as_str)
             .map(str::to_owned);
+        // A failed condition can return the old item too.
+        if let Some(rv) = body
+            .get("ReturnValuesOnConditionCheckFailure")
+            .and_then(Json::as_str)
+            .filter(|rv| *rv != "NONE")
+        {
+            a.return_values = Some(rv.to_owned());
+        }
+        if action == "GetItem" {
+            a.select = Some(select_of(body));
+        }
         a
     }
 
@@ -206,7 +236,7 @@ impl Resolver<'_> {
         }
         let names = named_attributes(req.body());
         a.attributes = (!names.is_empty()).then(|| dedup(names));
-        a.select = req.str("Select").ok().flatten().map(str::to_owned);
+        a.select = Some(select_of(req.body()));
         a
     }
 
@@ -296,6 +326,9 @@ impl Resolver<'_> {
             let mut a = Access::new(action, Resource::Table(table));
             a.leading_keys = pk.map(|_| keys);
             a.attributes = Some(dedup(attrs));
+            if action == "BatchGetItem" {
+                a.select = spec.as_object().map(select_of);
+            }
             out.push(a);
         }
         out
@@ -327,6 +360,27 @@ impl Resolver<'_> {
         }
         out
     }
+}
+
+/// The partition value a request whose key cannot be read is checked with: no policy names
+/// it, so a LeadingKeys condition refuses the request (the operation would refuse it anyway).
+const UNREADABLE_KEY: &str = "\u{0}unreadable key";
+
+/// What a read returns (`dynamodb:Select`): `Select` if given, else SPECIFIC_ATTRIBUTES with a
+/// projection, else ALL_ATTRIBUTES (DynamoDB's default), so that a policy restricting
+/// attributes can require a projection.
+fn select_of(body: &Map<String, Json>) -> String {
+    if let Some(select) = body.get("Select").and_then(Json::as_str) {
+        return select.to_owned();
+    }
+    let projected =
+        body.contains_key("ProjectionExpression") || body.contains_key("AttributesToGet");
+    if projected {
+        "SPECIFIC_ATTRIBUTES"
+    } else {
+        "ALL_ATTRIBUTES"
+    }
+    .to_owned()
 }
 
 /// The top-level attribute names a request's expressions and legacy parameters name:

@@ -88,6 +88,8 @@ pub fn lambda(method: &str, path: &str, body: &[u8], region: &str, account: &str
     let json = || serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
     let check = |action: &str, resource: String| Check::new(format!("lambda:{action}"), resource);
     let mut out = Vec::new();
+    // HEAD answers what GET would (status and length): it needs the same right.
+    let method = if method == "HEAD" { "GET" } else { method };
     match (method, segments.as_slice()) {
         ("POST", ["2015-03-31", "functions"]) => {
             let body = json();
@@ -122,6 +124,7 @@ pub fn lambda(method: &str, path: &str, body: &[u8], region: &str, account: &str
                 c.context.insert("lambda:FunctionArn", vec![function(name)]);
             }
             out.push(c);
+            out.extend(mapping_data_access(&body));
         }
         ("GET", ["2015-03-31", "event-source-mappings"]) => {
             out.push(check("ListEventSourceMappings", "*".to_owned()));
@@ -133,10 +136,18 @@ pub fn lambda(method: &str, path: &str, body: &[u8], region: &str, account: &str
                 "DELETE" => "DeleteEventSourceMapping",
                 _ => return out,
             };
-            out.push(check(
+            let mut c = check(
                 action,
                 format!("arn:aws:lambda:{region}:{account}:event-source-mapping:{uuid}"),
-            ));
+            );
+            if method == "PUT" {
+                let body = json();
+                if let Some(name) = body["FunctionName"].as_str() {
+                    c.context.insert("lambda:FunctionArn", vec![function(name)]);
+                }
+                out.extend(mapping_data_access(&body));
+            }
+            out.push(c);
         }
         _ => {}
     }
@@ -144,7 +155,9 @@ pub fn lambda(method: &str, path: &str, body: &[u8], region: &str, account: &str
 }
 
 /// Giving a function a role is `iam:PassRole` on that role, as in AWS: a user who may create
-/// functions cannot make one that runs with more rights than it was allowed to pass.
+/// functions cannot make one that runs with more rights than it was allowed to pass. The role
+/// resolves (`Auth::role`) only as exactly a user's name or exactly its ARN, which is what is
+/// checked here.
 fn pass_role(body: &serde_json::Value, account: &str) -> Option<Check> {
     let role = body["Role"].as_str().filter(|r| !r.is_empty())?;
     let arn = if role.starts_with("arn:") {
@@ -153,6 +166,23 @@ fn pass_role(body: &serde_json::Value, account: &str) -> Option<Check> {
         format!("arn:aws:iam::{account}:user/{role}")
     };
     Some(Check::new("iam:PassRole".to_owned(), arn))
+}
+
+/// A mapping reads its source stream and may write failed batches to a table: the caller
+/// needs those rights itself (the poller and the destination run outside any role).
+fn mapping_data_access(body: &serde_json::Value) -> Vec<Check> {
+    let dynamodb =
+        |action: &str, arn: &str| Check::new(format!("dynamodb:{action}"), arn.to_owned());
+    let mut out = Vec::new();
+    if let Some(stream) = body["EventSourceArn"].as_str() {
+        for action in ["DescribeStream", "GetShardIterator", "GetRecords"] {
+            out.push(dynamodb(action, stream));
+        }
+    }
+    if let Some(table) = body["DestinationConfig"]["OnFailure"]["Destination"].as_str() {
+        out.push(dynamodb("PutItem", table));
+    }
+    out
 }
 
 /// A function's ARN from a name, partial ARN or ARN (with its qualifier, if any), as IAM

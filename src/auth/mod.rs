@@ -215,12 +215,13 @@ impl Auth {
         if self.mode == AuthMode::None {
             return Some(Principal::Anonymous);
         }
-        let name = role
-            .strip_prefix("arn:aws:iam::")
-            .and_then(|rest| rest.split_once(":user/").or(rest.split_once(":role/")))
-            .map(|(_, name)| name)
-            .unwrap_or(role);
-        self.by_name.get(name).cloned().map(Principal::User)
+        // Exactly a user's name or exactly its ARN: the same string `iam:PassRole` was
+        // checked on (`checks::pass_role`), nothing looser.
+        let user = self
+            .by_name
+            .get(role)
+            .or_else(|| self.by_name.values().find(|u| u.arn == role))?;
+        Some(Principal::User(user.clone()))
     }
 
     /// Whether a principal's requests need their checks computed (only users with a policy).

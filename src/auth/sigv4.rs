@@ -176,6 +176,9 @@ pub enum SigError {
     /// `x-amz-content-sha256` is a hash that is not the body's.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     ContentSha256Mismatch,
+    /// `UNSIGNED-PAYLOAD` with a body: only S3 accepts bodies that are not signed.
+    #[error("UNSIGNED-PAYLOAD is not accepted for a request with a body: sign the payload (x-amz-content-sha256 or the body's SHA-256).")]
+    UnsignedPayload,
     /// `x-amz-content-sha256` is neither a SHA-256 hex digest nor `UNSIGNED-PAYLOAD`.
     #[error("x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a valid sha256 value.")]
     BadContentSha256,
@@ -196,7 +199,8 @@ impl SigError {
             | SigError::WrongRegion { .. }
             | SigError::WrongService { .. }
             | SigError::ContentSha256Mismatch
-            | SigError::BadContentSha256 => "InvalidSignatureException",
+            | SigError::BadContentSha256
+            | SigError::UnsignedPayload => "InvalidSignatureException",
         }
     }
 }
@@ -222,6 +226,19 @@ pub fn parse(req: &SignedRequest<'_>) -> Result<Claim, SigError> {
         )?,
         (None, true) => parse_query(&query)?,
     };
+    // Headers that change what the request does must be covered by the signature: an
+    // operation (`x-amz-target`), how the body is read (`content-encoding`), its hash.
+    for name in ["x-amz-target", "content-encoding", "x-amz-content-sha256"] {
+        let signed = claim
+            .signed_headers
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name));
+        if req.headers.contains_key(name) && !signed {
+            return Err(SigError::IncompleteSignature(format!(
+                "'{name}' must be a 'SignedHeader' in the AWS Authorization."
+            )));
+        }
+    }
     Ok(claim)
 }
 
@@ -606,7 +623,9 @@ fn payload_hash(req: &SignedRequest<'_>) -> Result<String, SigError> {
     let body_hash = || hex::encode(Sha256::digest(req.body));
     match content_sha256_header(req.headers) {
         None => Ok(body_hash()),
-        Some(value) if value == UNSIGNED_PAYLOAD => Ok(value),
+        // An unsigned payload is S3's; here it would leave a body open to substitution.
+        Some(value) if value == UNSIGNED_PAYLOAD && req.body.is_empty() => Ok(value),
+        Some(value) if value == UNSIGNED_PAYLOAD => Err(SigError::UnsignedPayload),
         Some(value) if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) => {
             if value.eq_ignore_ascii_case(&body_hash()) {
                 Ok(value)
@@ -1063,24 +1082,46 @@ mod tests {
         );
     }
 
+    /// UNSIGNED-PAYLOAD verifies without a body; with one it is refused (only S3 accepts
+    /// bodies that are not signed: here the body could be swapped under the signature).
     #[test]
-    fn unsigned_payload_verifies() {
-        let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let signed = aws_sign(
-            "PUT",
-            "https://example.amazonaws.com/a/b",
-            &[("host", "example.amazonaws.com")],
-            b"anything",
-            true,
-            settings,
-            "dynamodb",
-        );
-        assert_eq!(
-            signed.req.headers()["x-amz-content-sha256"],
-            "UNSIGNED-PAYLOAD"
-        );
-        assert_eq!(signed.check(SECRET, T), Ok(()));
+    fn unsigned_payload_only_without_a_body() {
+        for (body, expected) in [
+            (&b""[..], Ok(())),
+            (&b"anything"[..], Err(SigError::UnsignedPayload)),
+        ] {
+            let mut settings = SigningSettings::default();
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+            let signed = aws_sign(
+                "PUT",
+                "https://example.amazonaws.com/a/b",
+                &[("host", "example.amazonaws.com")],
+                body,
+                true,
+                settings,
+                "dynamodb",
+            );
+            assert_eq!(
+                signed.req.headers()["x-amz-content-sha256"],
+                "UNSIGNED-PAYLOAD"
+            );
+            assert_eq!(signed.check(SECRET, T), expected);
+        }
+    }
+
+    /// Headers that change what a request does must be signed when present.
+    #[test]
+    fn target_and_encoding_must_be_signed() {
+        let mut signed = dynamodb();
+        signed
+            .req
+            .headers_mut()
+            .insert("content-encoding", http::HeaderValue::from_static("gzip"));
+        let e = signed
+            .check(SECRET, T)
+            .expect_err("unsigned content-encoding");
+        assert_eq!(e.code(), "IncompleteSignatureException");
+        assert!(e.to_string().contains("'content-encoding'"), "{e}");
     }
 
     #[test]
@@ -1978,7 +2019,16 @@ mod fuzz {
                 authorization: Some(auth.into_bytes()),
                 amz_date: Some(date),
                 date: None,
-                headers: headers.into_iter().filter(|(k, _)| k != "authorization" && k != "x-amz-date").collect(),
+                // Headers that must be signed when present are left out unless they are.
+                headers: headers
+                    .into_iter()
+                    .filter(|(k, _)| k != "authorization" && k != "x-amz-date")
+                    .filter(|(k, _)| {
+                        !["x-amz-target", "content-encoding", "x-amz-content-sha256"]
+                            .contains(&k.as_str())
+                            || seen.contains(&k.to_ascii_lowercase())
+                    })
+                    .collect(),
                 body,
                 secret,
                 now,
