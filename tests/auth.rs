@@ -7,7 +7,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::config::Credentials;
@@ -102,31 +101,27 @@ secret_access_key = "prom-secret"
 policy = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "tributary:GetMetrics", "Resource": "*"}]}'
 "#;
 
-struct Shared {
+/// A server with the users above and the administrator's tables; killed when dropped. (Each
+/// test has its own: a server kept in a static would outlive the test process.)
+struct Setup {
     server: Server,
     _dir: tempfile::TempDir,
 }
 
-/// One server for the whole file, with its tables created by the administrator.
-fn shared() -> &'static Server {
-    static SERVER: OnceLock<Shared> = OnceLock::new();
-    &SERVER
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let config = dir.path().join("auth.toml");
-            std::fs::write(&config, CONFIG).expect("config");
-            let server = Server::start_with(&["--config", config.to_str().expect("utf-8")]);
-            let endpoint = server.endpoint();
-            std::thread::spawn(move || {
-                tokio::runtime::Runtime::new()
-                    .expect("runtime")
-                    .block_on(create_tables(&endpoint))
-            })
-            .join()
-            .expect("tables");
-            Shared { server, _dir: dir }
-        })
-        .server
+impl std::ops::Deref for Setup {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("auth.toml");
+    std::fs::write(&config, CONFIG).expect("config");
+    let server = Server::start_with(&["--config", config.to_str().expect("utf-8")]);
+    create_tables(&server.endpoint()).await;
+    Setup { server, _dir: dir }
 }
 
 async fn create_tables(endpoint: &str) {
@@ -303,9 +298,9 @@ fn error_type(body: &str) -> String {
     v["__type"].as_str().unwrap_or_default().to_owned()
 }
 
-#[test]
-fn signatures_are_verified() {
-    let server = shared();
+#[tokio::test]
+async fn signatures_are_verified() {
+    let server = &setup().await;
     let addr = server.addr;
     // No Authorization at all.
     let r = raw_call(addr, "DynamoDB_20120810.ListTables", "{}");
@@ -382,7 +377,7 @@ fn signatures_are_verified() {
 
 #[tokio::test]
 async fn sdk_errors_for_unknown_keys_and_wrong_secrets() {
-    let server = shared();
+    let server = &setup().await;
     let (code, message) = refusal(
         client(&server.endpoint(), "AKIANOBODY", "x")
             .list_tables()
@@ -421,7 +416,7 @@ async fn sdk_errors_for_unknown_keys_and_wrong_secrets() {
 
 #[tokio::test]
 async fn policy_allows_one_table_and_denies_one_action() {
-    let server = shared();
+    let server = &setup().await;
     let app = client(&server.endpoint(), "AKIAAPP", "app-secret");
     app.put_item()
         .table_name("Orders")
@@ -526,7 +521,7 @@ async fn policy_allows_one_table_and_denies_one_action() {
 
 #[tokio::test]
 async fn leading_keys_restrict_a_user_to_its_own_items() {
-    let server = shared();
+    let server = &setup().await;
     let alice = client(&server.endpoint(), "AKIAALICE", "alice-secret");
     alice
         .put_item()
@@ -641,7 +636,7 @@ async fn leading_keys_restrict_a_user_to_its_own_items() {
 
 #[tokio::test]
 async fn lambda_and_metrics_are_authorized() {
-    let server = shared();
+    let server = &setup().await;
     let app = lambda(&server.endpoint(), "AKIAAPP", "app-secret");
     let (code, message) = refusal(app.list_functions().send().await);
     assert_eq!(code, "AccessDeniedException");
@@ -677,7 +672,7 @@ const AUDIT_WAT: &str = include_str!("../examples/handlers/audit-wat/audit.wat")
 /// its PutItem is refused with AccessDeniedException, which reaches the handler.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_run_as_their_role() {
-    let server = shared();
+    let server = &setup().await;
     let admin = lambda(&server.endpoint(), "AKIAADMIN", "admin-secret");
     for (name, role) in [
         ("audit-ok", "auditor".to_owned()),
@@ -763,7 +758,7 @@ async fn functions_run_as_their_role() {
 /// caller's rights on the stream it reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_and_mappings_cannot_escalate() {
-    let server = shared();
+    let server = &setup().await;
     let deployer = lambda(&server.endpoint(), "AKIADEPLOYER", "deployer-secret");
     // Passes the PassRole pattern role/worker*, but names no principal: the handler may call
     // nothing (it must not resolve to the `admin` user the string ends with).
@@ -826,7 +821,7 @@ async fn roles_and_mappings_cannot_escalate() {
 /// account; functions are per account too.
 #[tokio::test]
 async fn accounts_keep_their_tables_apart() {
-    let server = shared();
+    let server = &setup().await;
     let tenant = client(&server.endpoint(), "AKIATENANT", "tenant-secret");
     let admin = client(&server.endpoint(), "AKIAADMIN", "admin-secret");
     let created = tenant
