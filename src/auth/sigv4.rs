@@ -2005,7 +2005,14 @@ mod fuzz {
             let mut seen = std::collections::HashSet::from(["host".to_owned()]);
             let names: Vec<String> = names
                 .into_iter()
-                .filter(|n| !n.contains([',', ';']) && seen.insert(n.to_ascii_lowercase()))
+                // Names a client could sign: not empty, no separators or whitespace (an empty
+                // name twice, or " x" beside "x", is a duplicate parse rightly refuses).
+                .filter(|n| {
+                    !n.is_empty()
+                        && !n.contains([',', ';'])
+                        && !n.contains(char::is_whitespace)
+                        && seen.insert(n.to_ascii_lowercase())
+                })
                 .collect();
             let auth = format!(
                 "{ALGORITHM} Credential=AKID/{}/us-east-1/dynamodb/aws4_request, SignedHeaders=host;{}, Signature={signature}",
