@@ -667,6 +667,37 @@ async fn lambda_and_metrics_are_authorized() {
 
 const AUDIT_WAT: &str = include_str!("../examples/handlers/audit-wat/audit.wat");
 
+/// The audit handler (it PutItems one Audit item per record) as function `name` with `role`.
+fn create_audit(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    role: &str,
+) -> aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder {
+    lambda
+        .create_function()
+        .function_name(name)
+        .role(role)
+        .runtime(aws_sdk_lambda::types::Runtime::Provided)
+        .handler("x")
+        .timeout(30)
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(trigger_component(AUDIT_WAT)))
+                .build(),
+        )
+}
+
+/// A one-record stream event whose record has the given eventID.
+fn audit_event(id: &str) -> Vec<u8> {
+    serde_json::json!({"Records": [{
+        "awsRegion": "us-east-1",
+        "dynamodb": {"Keys": {"pk": {"S": "r1"}}, "SequenceNumber": "1", "StreamViewType": "KEYS_ONLY"},
+        "eventID": id, "eventName": "INSERT", "eventSource": "aws:dynamodb", "eventVersion": "1.1"
+    }]})
+    .to_string()
+    .into_bytes()
+}
+
 /// A handler runs with its role's rights: the audit handler (it PutItems into Audit) works
 /// under a role allowed to write Audit, and under a role that may only write another table
 /// its PutItem is refused with AccessDeniedException, which reaches the handler.
@@ -681,32 +712,15 @@ async fn functions_run_as_their_role() {
             format!("arn:aws:iam::{ACCOUNT}:user/elsewhere"),
         ),
     ] {
-        admin
-            .create_function()
-            .function_name(name)
-            .role(role)
-            .runtime(aws_sdk_lambda::types::Runtime::Provided)
-            .handler("x")
-            .timeout(30)
-            .code(
-                FunctionCode::builder()
-                    .zip_file(Blob::new(trigger_component(AUDIT_WAT)))
-                    .build(),
-            )
+        create_audit(&admin, name, &role)
             .send()
             .await
             .expect("create function");
     }
-    let event = serde_json::json!({"Records": [{
-        "awsRegion": "us-east-1",
-        "dynamodb": {"Keys": {"pk": {"S": "r1"}}, "SequenceNumber": "1", "StreamViewType": "KEYS_ONLY"},
-        "eventID": "role-test-1", "eventName": "INSERT", "eventSource": "aws:dynamodb", "eventVersion": "1.1"
-    }]})
-    .to_string();
     let ok = admin
         .invoke()
         .function_name("audit-ok")
-        .payload(Blob::new(event.clone().into_bytes()))
+        .payload(Blob::new(audit_event("role-test-1")))
         .send()
         .await
         .expect("invoke");
@@ -714,9 +728,7 @@ async fn functions_run_as_their_role() {
     let denied = admin
         .invoke()
         .function_name("audit-denied")
-        .payload(Blob::new(
-            event.replace("role-test-1", "role-test-2").into_bytes(),
-        ))
+        .payload(Blob::new(audit_event("role-test-2")))
         .send()
         .await
         .expect("invoke");
@@ -737,20 +749,7 @@ async fn functions_run_as_their_role() {
     assert_eq!(items, vec!["role-test-1".to_owned()]);
     // A user may not give a function a role it may not pass.
     let app = lambda(&server.endpoint(), "AKIAAPP", "app-secret");
-    let (code, _) = refusal(
-        app.create_function()
-            .function_name("sneaky")
-            .role("admin")
-            .runtime(aws_sdk_lambda::types::Runtime::Provided)
-            .handler("x")
-            .code(
-                FunctionCode::builder()
-                    .zip_file(Blob::new(trigger_component(AUDIT_WAT)))
-                    .build(),
-            )
-            .send()
-            .await,
-    );
+    let (code, _) = refusal(create_audit(&app, "sneaky", "admin").send().await);
     assert_eq!(code, "AccessDeniedException");
 }
 
@@ -762,30 +761,18 @@ async fn roles_and_mappings_cannot_escalate() {
     let deployer = lambda(&server.endpoint(), "AKIADEPLOYER", "deployer-secret");
     // Passes the PassRole pattern role/worker*, but names no principal: the handler may call
     // nothing (it must not resolve to the `admin` user the string ends with).
-    deployer
-        .create_function()
-        .function_name("sneaky-audit")
-        .role("arn:aws:iam::000000000000:role/worker:user/admin")
-        .runtime(aws_sdk_lambda::types::Runtime::Provided)
-        .handler("x")
-        .code(
-            FunctionCode::builder()
-                .zip_file(Blob::new(trigger_component(AUDIT_WAT)))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create");
-    let event = serde_json::json!({"Records": [{
-        "awsRegion": "us-east-1",
-        "dynamodb": {"Keys": {"pk": {"S": "r1"}}, "SequenceNumber": "1", "StreamViewType": "KEYS_ONLY"},
-        "eventID": "sneaky-1", "eventName": "INSERT", "eventSource": "aws:dynamodb", "eventVersion": "1.1"
-    }]})
-    .to_string();
+    create_audit(
+        &deployer,
+        "sneaky-audit",
+        "arn:aws:iam::000000000000:role/worker:user/admin",
+    )
+    .send()
+    .await
+    .expect("create");
     let out = deployer
         .invoke()
         .function_name("sneaky-audit")
-        .payload(Blob::new(event.into_bytes()))
+        .payload(Blob::new(audit_event("sneaky-1")))
         .send()
         .await
         .expect("invoke");

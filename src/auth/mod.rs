@@ -101,6 +101,8 @@ pub struct Auth {
     mode: AuthMode,
     by_key: HashMap<String, Arc<User>>,
     by_name: HashMap<String, Arc<User>>,
+    /// Users by ARN: a function's Role is looked up on each of its handler's calls.
+    by_arn: HashMap<String, Arc<User>>,
     verifier: sigv4::Verifier,
     region: String,
 }
@@ -152,10 +154,15 @@ impl Auth {
                 return Err(bad("two users have this name"));
             }
         }
+        let by_arn = by_name
+            .values()
+            .map(|u: &Arc<User>| (u.arn.clone(), u.clone()))
+            .collect();
         Ok(Auth {
             mode: config.mode,
             by_key,
             by_name,
+            by_arn,
             verifier: sigv4::Verifier::new(),
             region: region.to_owned(),
         })
@@ -217,10 +224,7 @@ impl Auth {
         }
         // Exactly a user's name or exactly its ARN: the same string `iam:PassRole` was
         // checked on (`checks::pass_role`), nothing looser.
-        let user = self
-            .by_name
-            .get(role)
-            .or_else(|| self.by_name.values().find(|u| u.arn == role))?;
+        let user = self.by_name.get(role).or_else(|| self.by_arn.get(role))?;
         Some(Principal::User(user.clone()))
     }
 
