@@ -51,6 +51,32 @@ impl Accounts {
     }
 }
 
+/// What runs on an account's new runtime before it serves (the server's account: declared
+/// functions).
+pub trait Setup:
+    FnOnce(&Arc<Engine>, &Arc<Functions>, &Arc<Mappings>) -> Result<(), TriggerStartError>
+    + Send
+    + 'static
+{
+}
+
+impl<F> Setup for F where
+    F: FnOnce(&Arc<Engine>, &Arc<Functions>, &Arc<Mappings>) -> Result<(), TriggerStartError>
+        + Send
+        + 'static
+{
+}
+
+/// Opens an engine on the blocking pool (it reads the catalog and recounts tables).
+pub async fn open_engine(config: EngineConfig) -> Result<Arc<Engine>, ServeError> {
+    let dir = config.data_dir.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(config))
+        .await
+        .map_err(ServeError::EnginePanicked)?
+        .map_err(|source| ServeError::OpenData { dir, source })?;
+    Ok(Arc::new(engine))
+}
+
 /// How to open each account's engine and runtime.
 pub struct Opening {
     /// The server's engine settings; other accounts get a subdirectory and their id.
@@ -66,9 +92,7 @@ impl Accounts {
         default: Arc<Engine>,
         opening: Opening,
         auth: &Arc<Auth>,
-        setup: impl FnOnce(&Arc<Engine>, &Arc<Functions>, &Arc<Mappings>) -> Result<(), TriggerStartError>
-            + Send
-            + 'static,
+        setup: impl Setup,
     ) -> Result<Accounts, ServeError> {
         let default_id = default.account().to_owned();
         let default = start_runtime(default, opening.functions.clone(), auth, setup).await?;
@@ -83,21 +107,10 @@ impl Accounts {
                 account_id: id.clone(),
                 ..opening.engine.clone()
             };
-            let engine = tokio::task::spawn_blocking(move || Engine::open(config))
-                .await
-                .map_err(ServeError::EnginePanicked)?
-                .map_err(|source| ServeError::OpenData {
-                    dir: dir.clone(),
-                    source,
-                })?;
+            let engine = open_engine(config).await?;
             tracing::info!(account = %id, data_dir = %dir.display(), "account {id}: data lives in {}", dir.display());
-            let account = start_runtime(
-                Arc::new(engine),
-                opening.functions.clone(),
-                auth,
-                |_, _, _| Ok(()),
-            )
-            .await?;
+            let account =
+                start_runtime(engine, opening.functions.clone(), auth, |_, _, _| Ok(())).await?;
             others.insert(id, account);
         }
         Ok(Accounts { default, others })
@@ -110,9 +123,7 @@ async fn start_runtime(
     engine: Arc<Engine>,
     settings: Settings,
     auth: &Arc<Auth>,
-    setup: impl FnOnce(&Arc<Engine>, &Arc<Functions>, &Arc<Mappings>) -> Result<(), TriggerStartError>
-        + Send
-        + 'static,
+    setup: impl Setup,
 ) -> Result<Arc<Account>, ServeError> {
     let guard = auth.needs_guard().then(|| {
         Arc::new(crate::auth::RoleGuard {

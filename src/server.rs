@@ -93,15 +93,7 @@ pub async fn serve(config: Config, insecure: bool) -> Result<(), ServeError> {
         // Each account's database gets its share of the descriptor cache.
         max_cached_files: Some(fds.cached_files / (auth.accounts().len() + 1).max(1)),
     };
-    let opening = engine_config.clone();
-    let engine = tokio::task::spawn_blocking(move || Engine::open(opening))
-        .await
-        .map_err(ServeError::EnginePanicked)?
-        .map_err(|source| ServeError::OpenData {
-            dir: data_dir.clone(),
-            source,
-        })?;
-    let engine = Arc::new(engine);
+    let engine = crate::accounts::open_engine(engine_config.clone()).await?;
     tracing::info!(
         data_dir = %data_dir.display(),
         durability = ?config.storage.durability,
